@@ -1,0 +1,3 @@
+from llmcli.app import main
+
+main()
