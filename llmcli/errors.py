@@ -99,3 +99,8 @@ class Interrupted(LlmcliError):
     def __init__(self, message: str = "interrupted", *, signal_number: int = 2) -> None:
         super().__init__(message)
         self.exit_code = 128 + signal_number
+
+
+class TerminateRequested(KeyboardInterrupt):
+    """Raised by our SIGTERM handler, so every Ctrl-C cleanup path (save the partial reply, close
+    the stream) also runs on SIGTERM; the boundary maps it to exit 143."""

@@ -1,0 +1,205 @@
+"""Entry point, root Typer app, and the one error boundary.
+
+`llmcli --version` answers before typer is imported. Command modules import only typer at their top;
+services, httpx, sqlmodel, keyring and pydantic-settings are imported inside command bodies, so
+`--help` and shell completion stay cheap (tests/test_architecture.py guards this).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from llmcli import __version__
+
+if TYPE_CHECKING:
+    import typer
+
+# name -> module exposing either `app` (a Typer group) or `command` (a single command function)
+COMMANDS: dict[str, str] = {
+    "ask": "llmcli.commands.ask",
+    "keys": "llmcli.commands.keys",
+    "config": "llmcli.commands.config",
+}
+
+EXIT_SIGPIPE = 141
+
+_app: Any = None
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("LLMCLI_DEBUG", "").lower() not in ("", "0", "false", "no")
+
+
+def _report(exc: BaseException) -> int:
+    """Turn an exception into one `error:` line (+ `hint:`) and an exit code."""
+    from llmcli import console
+    from llmcli.errors import LlmcliError, TerminateRequested
+
+    if isinstance(exc, LlmcliError):
+        if debug_enabled():
+            _print_traceback()
+        console.error(exc.message, exc.hint)
+        return exc.exit_code
+    if isinstance(exc, TerminateRequested):
+        console.error("terminated")
+        return 143
+    if isinstance(exc, KeyboardInterrupt):
+        console.error("interrupted")
+        return 130
+    if isinstance(exc, BrokenPipeError):
+        _silence_stdout()
+        return EXIT_SIGPIPE
+    if debug_enabled():
+        _print_traceback()
+    console.error(
+        f"unexpected error: {type(exc).__name__}: {exc}",
+        "this is a bug in llmcli; run with --debug for the traceback and report it",
+    )
+    return 1
+
+
+def _print_traceback() -> None:
+    import traceback
+
+    traceback.print_exc(file=sys.stderr)  # never with locals: they may hold keys
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _setup_logging(debug: bool) -> None:
+    import logging
+
+    from llmcli.logs import RedactingFormatter
+
+    logger = logging.getLogger("llmcli")
+    if not any(getattr(h, "_llmcli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(RedactingFormatter())
+        handler._llmcli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    if debug:
+        for name in ("httpx", "httpcore"):
+            lib = logging.getLogger(name)
+            lib.setLevel(logging.INFO)
+            lib.handlers = logger.handlers
+            lib.propagate = False
+
+
+def _install_sigterm() -> None:
+    import signal
+
+    from llmcli.errors import TerminateRequested
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise TerminateRequested()
+
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread (e.g. some test runners)
+        pass
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        import typer
+
+        typer.echo(f"llmcli {__version__}")
+        raise typer.Exit()
+
+
+def build_app() -> typer.Typer:
+    import importlib
+
+    import typer
+    from typer.core import TyperGroup
+    from typer.exceptions import TyperException
+
+    class BoundaryGroup(TyperGroup):
+        """The one error boundary: every command's errors end here."""
+
+        def invoke(self, ctx):  # type: ignore[no-untyped-def]
+            try:
+                return super().invoke(ctx)
+            except (typer.Exit, typer.Abort, TyperException):
+                raise  # typer's own exits and usage errors print their own message
+            except BaseException as exc:  # noqa: BLE001 - this *is* the boundary
+                raise typer.Exit(_report(exc)) from None
+
+    app = typer.Typer(
+        cls=BoundaryGroup,
+        name="llmcli",
+        help="A fast terminal client for LLMs: GigaChat, YandexGPT and any OpenAI-compatible API.\n\n"
+        'Example: git diff | llmcli ask "write a commit message"',
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        pretty_exceptions_show_locals=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        rich_markup_mode=None,
+    )
+
+    @app.callback()
+    def root(
+        debug: bool = typer.Option(
+            False, "--debug", help="Show debug logs and tracebacks (never secrets).", envvar="LLMCLI_DEBUG"
+        ),
+        version: bool = typer.Option(
+            False, "--version", "-V", help="Print the version and exit.", callback=_version_callback,
+            is_eager=True,
+        ),
+    ) -> None:
+        if debug:
+            os.environ["LLMCLI_DEBUG"] = "1"
+        _setup_logging(debug)
+
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        if hasattr(module, "app"):
+            app.add_typer(module.app, name=name)
+        else:
+            app.command(name, **getattr(module, "COMMAND_SETTINGS", {}))(module.command)
+    return app
+
+
+def get_app() -> typer.Typer:
+    global _app
+    if _app is None:
+        _app = build_app()
+    return _app
+
+
+def __getattr__(name: str) -> Any:  # `from llmcli.app import app` builds the app on first use
+    if name == "app":
+        return get_app()
+    raise AttributeError(name)
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if argv in (["--version"], ["-V"]):
+        sys.stdout.write(f"llmcli {__version__}\n")
+        return
+    _install_sigterm()
+    try:
+        get_app()(prog_name="llmcli")
+    except SystemExit as exc:
+        code = exc.code
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+            code = EXIT_SIGPIPE
+        raise SystemExit(code) from None
+    except BaseException as exc:  # failures outside a command (e.g. while building the app)
+        raise SystemExit(_report(exc)) from None

@@ -1,0 +1,247 @@
+"""A conversation turn: assemble the context, stream the reply, save both sides.
+
+Returns data and iterators; never prints. The user message is saved while the request is in flight
+(storage is imported in a background thread), the reply when the stream ends — complete, or partial
+and marked (`interrupted` on Ctrl-C/SIGTERM/closed stdout, `error` when the stream broke).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Iterator
+
+from llmcli.errors import LlmcliError, TerminateRequested
+from llmcli.services import providers as provider_registry
+from llmcli.services.recorder import Recorder
+from llmcli.types import (
+    FINISH_ERROR,
+    FINISH_INTERRUPTED,
+    ChatOptions,
+    Chunk,
+    Message,
+    MessageRecord,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from llmcli.config import Settings
+    from llmcli.providers.base import Provider
+    from llmcli.storage import Store
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class TurnRequest:
+    prompt: str
+    provider: str | None = None
+    model: str | None = None
+    system: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    stream: bool = True
+    conversation: str | None = None  # id or unique prefix
+    continue_last: bool = False
+    log: bool = True
+
+
+@dataclass
+class TurnResult:
+    conversation_id: str
+    message_id: str
+    provider: str
+    model: str
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    latency_ms: int | None = None
+    server_model: str | None = None
+    request_id: str | None = None
+    complete: bool = False
+    saved: bool = False
+    notices: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        usage = self.usage or Usage()
+        return {
+            "conversation_id": self.conversation_id,
+            "message_id": self.message_id,
+            "provider": self.provider,
+            "model": self.server_model or self.model,
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "usage": usage.to_dict(),
+            "latency_ms": self.latency_ms,
+        }
+
+
+def context_messages(history: list[MessageRecord], system: str | None) -> list[Message]:
+    """The messages sent for a turn: the newest system prompt first, then the turns so far."""
+    if system is None:
+        system = next((m.text for m in reversed(history) if m.role == "system"), None)
+    messages = [Message("system", system)] if system else []
+    for record in history:
+        if record.role == "system" or (record.role == "assistant" and not record.text):
+            continue  # failed replies with no text carry nothing the model should see
+        messages.append(Message(record.role, record.text, record.provider, record.model))
+    return messages
+
+
+class Turn:
+    """One request/reply. Iterate `chunks()`; `result` is complete once the iterator ends."""
+
+    def __init__(self, provider: Provider, model: str, messages: list[Message], options: ChatOptions,
+                 result: TurnResult, recorder: Recorder, user_record: MessageRecord,
+                 system_record: MessageRecord | None) -> None:
+        self.provider = provider
+        self.model = model
+        self.messages = messages
+        self.options = options
+        self.result = result
+        self._recorder = recorder
+        self._user_record = user_record
+        self._system_record = system_record
+
+    def chunks(self) -> Iterator[Chunk]:
+        self._recorder.run_in_background(self._save_prompt)
+        started = time.monotonic()
+        parts: list[str] = []
+        final_text: str | None = None
+        error: str | None = None
+        try:
+            for chunk in self.provider.stream_chat(self.model, self.messages, self.options):
+                if chunk.text:
+                    parts.append(chunk.text)
+                self._absorb(chunk)
+                if chunk.final_text is not None:
+                    final_text = chunk.final_text
+                yield chunk
+            self.result.complete = True
+        except TerminateRequested:
+            error = "Terminated: SIGTERM"
+            raise
+        except KeyboardInterrupt:
+            error = "Interrupted: Ctrl-C"
+            raise
+        except GeneratorExit:
+            error = "Interrupted: output closed"
+            raise
+        except LlmcliError as exc:
+            error = f"{type(exc).__name__}: {exc.message}"
+            raise
+        except Exception as exc:
+            error = f"UnexpectedError: {type(exc).__name__}"
+            raise
+        finally:
+            self.result.latency_ms = int((time.monotonic() - started) * 1000)
+            self.result.text = final_text if final_text is not None else "".join(parts)
+            if not self.result.complete:
+                interrupted = error is not None and error.startswith(("Interrupted", "Terminated"))
+                self.result.finish_reason = FINISH_INTERRUPTED if interrupted else FINISH_ERROR
+            self._close_provider()
+            self.result.saved = self._recorder.finish(lambda store: self._save_reply(store, error))
+            self.result.warnings.extend(self._recorder.warnings)
+
+    def _absorb(self, chunk: Chunk) -> None:
+        if chunk.finish_reason:
+            self.result.finish_reason = chunk.finish_reason
+        if chunk.usage is not None:
+            self.result.usage = chunk.usage
+        if chunk.model:
+            self.result.server_model = chunk.model
+        if chunk.request_id:
+            self.result.request_id = chunk.request_id
+        if chunk.notice:
+            self.result.notices.append(chunk.notice)
+
+    def _close_provider(self) -> None:
+        close = getattr(self.provider, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - closing must not hide the real outcome
+                pass
+
+    def _save_prompt(self, store: Store) -> None:
+        if self._system_record is not None:
+            store.save_message(self._system_record, title=self._user_record.text)
+        store.save_message(self._user_record)
+
+    def _save_reply(self, store: Store, error: str | None) -> None:
+        r = self.result
+        usage = r.usage
+        store.save_message(MessageRecord(
+            id=r.message_id, conversation_id=r.conversation_id, role="assistant", text=r.text,
+            created_at=now_iso(), provider=r.provider, model=r.server_model or r.model,
+            finish_reason=r.finish_reason, complete=r.complete,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            cached_tokens=usage.cached_tokens if usage else None,
+            latency_ms=r.latency_ms, error=error, request_id=r.request_id,
+        ))
+
+
+class ChatService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def start_turn(self, request: TurnRequest, *, store: Store | None = None) -> Turn:
+        """Resolve provider, model and context; nothing is sent until `chunks()` is iterated."""
+        settings = self.settings
+        name = request.provider or provider_registry.default_provider_name(settings)
+        config = provider_registry.find_provider_config(settings, name)
+        model = provider_registry.resolve_model(settings, name, config, request.model)
+        spec = provider_registry.provider_spec(settings, name)
+
+        history: list[MessageRecord] = []
+        conversation_id = new_id()
+        if request.continue_last or request.conversation:
+            store = store or _open_history(request)
+            found = (store.resolve_conversation(request.conversation) if request.conversation
+                     else store.last_conversation_id())
+            if found:
+                conversation_id = found
+                history = store.messages(found)
+
+        defaults = settings.defaults
+        system = request.system if request.system is not None else (None if history else defaults.system)
+        messages = context_messages(history, system) + [Message("user", request.prompt)]
+        options = ChatOptions(
+            temperature=_first(request.temperature, defaults.temperature),
+            top_p=_first(request.top_p, defaults.top_p),
+            max_tokens=_first(request.max_tokens, defaults.max_tokens),
+            stream=request.stream,
+            session_id=conversation_id,
+            extra=dict(request.extra),
+        )
+        stamp = now_iso()
+        system_record = None
+        if request.system is not None or (system and not history):
+            system_record = MessageRecord(new_id(), conversation_id, "system", system or "", stamp)
+        user_record = MessageRecord(new_id(), conversation_id, "user", request.prompt, stamp)
+        result = TurnResult(conversation_id, new_id(), name, model)
+        recorder = Recorder(enabled=request.log and settings.history, store=store)
+        provider = provider_registry.open_provider(replace(spec, model=model))
+        return Turn(provider, model, messages, options, result, recorder, user_record, system_record)
+
+
+def _open_history(request: TurnRequest) -> Store:
+    from llmcli.services.recorder import open_store_now
+
+    return open_store_now()
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)

@@ -1,0 +1,88 @@
+"""Saving a turn to history without slowing it down or losing it.
+
+The storage stack (sqlmodel, ~0.4 s to import) is loaded in a background thread while the request is
+in flight; the user message is saved from there, the reply after the stream ends. A storage failure
+never costs the user their answer: it becomes a warning (exit 0), as DESIGN.md §3 says.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from llmcli.errors import LlmcliError
+
+if TYPE_CHECKING:
+    from llmcli.storage import Store
+
+
+def open_store_now(url: str | None = None) -> Store:
+    from llmcli.storage import open_store
+
+    return open_store(url)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ignore Ctrl-C / SIGTERM while a save runs, so a second Ctrl-C cannot lose the partial reply."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class Recorder:
+    """Owns the store for one command run; every failure becomes a warning, never an exception."""
+
+    def __init__(self, enabled: bool = True, store: Store | None = None, url: str | None = None) -> None:
+        self.enabled = enabled
+        self.warnings: list[str] = []
+        self._store = store
+        self._url = url
+        self._thread: threading.Thread | None = None
+        self._failed = False
+
+    def run_in_background(self, action: Callable[[Store], None]) -> None:
+        """Open the store (if needed) and run `action` in a thread; `finish` waits for it."""
+        if not self.enabled:
+            return
+        self._thread = threading.Thread(target=self._guarded, args=(action,), daemon=True)
+        self._thread.start()
+
+    def finish(self, action: Callable[[Store], None]) -> bool:
+        """Wait for the background work, then run `action` with signals deferred. True if saved."""
+        if not self.enabled:
+            return False
+        with signals_deferred():
+            if self._thread is not None:
+                self._thread.join()
+                self._thread = None
+            if self._failed:
+                return False
+            return self._guarded(action)
+
+    def _guarded(self, action: Callable[[Store], None]) -> bool:
+        try:
+            if self._store is None:
+                self._store = open_store_now(self._url)
+            action(self._store)
+            return True
+        except LlmcliError as exc:
+            self._fail(exc.message + (f" ({exc.hint})" if exc.hint else ""))
+        except Exception as exc:  # noqa: BLE001 - history must never cost the answer
+            self._fail(f"{type(exc).__name__}: {exc}")
+        return False
+
+    def _fail(self, reason: str) -> None:
+        if not self._failed:
+            self.warnings.append(f"history not saved: {reason}")
+        self._failed = True
