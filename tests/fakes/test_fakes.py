@@ -146,3 +146,57 @@ def test_test_ca_pem_is_a_file_clients_can_load():
     context = ssl.create_default_context()
     context.load_verify_locations(session_ca().ca_pem_path)
     assert session_ca().ca_pem_path != wrong_ca().ca_pem_path
+
+
+# --- the OpenAI-compatible fake
+
+
+def test_openai_fake_streams_deltas_usage_and_done():
+    from tests.fakes.openai_server import openai_server
+
+    with openai_server(api_key="sk-fake") as srv, httpx.Client(timeout=5) as client:
+        body = {"model": "m1", "stream": True, "stream_options": {"include_usage": True},
+                "messages": [{"role": "user", "content": "привет"}]}
+        denied = client.post(srv.url + "/v1/chat/completions", json=body)
+        response = client.post(srv.url + "/v1/chat/completions", json=body,
+                               headers={"Authorization": "Bearer sk-fake"})
+    assert denied.status_code == 401 and denied.json()["error"]["code"] == "invalid_api_key"
+    assert response.headers["content-type"].startswith("text/event-stream")
+    lines = response.text.splitlines()
+    assert ": keep-alive" in lines and lines[-2:] == ["data: [DONE]", ""]
+    events = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"]) == "echo: привет"
+    assert events[-1]["choices"] == [] and events[-1]["usage"]["total_tokens"] == 18
+    assert events[-2]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_openai_fake_vllm_error_shape_and_stream_options_rejection():
+    from tests.fakes.openai_server import openai_server
+
+    with openai_server(error_shape="vllm", reject_stream_options=True) as srv, httpx.Client(timeout=5) as c:
+        response = c.post(srv.url + "/v1/chat/completions",
+                          json={"model": "m", "stream": True, "stream_options": {"include_usage": True},
+                                "messages": [{"role": "user", "content": "x"}]})
+        models = c.get(srv.url + "/v1/models").json()
+    assert response.status_code == 400
+    assert response.json()["object"] == "error" and "stream_options" in response.json()["message"]
+    assert [m["id"] for m in models["data"]] == ["gpt-fake", "gpt-fake-mini"]
+
+
+def test_openai_fake_runs_as_a_process():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0", "--chunks", "3"],
+        stdout=subprocess.PIPE, text=True, cwd=str(__import__("pathlib").Path(__file__).parents[2]),
+    )
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        reply = httpx.post(url + "/v1/chat/completions", timeout=5,
+                           json={"model": "m", "messages": [{"role": "user", "content": "abc"}]}).json()
+        assert reply["choices"][0]["message"]["content"] == "echo: abc"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=5) == 0
