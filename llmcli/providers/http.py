@@ -1,0 +1,356 @@
+"""The HTTP layer every adapter shares: client factory, retries, deadlines, status → typed error.
+
+Retry rule (openai-python style): connect errors, timeouts, dropped connections and the policy's
+statuses are retried while nothing of the body has reached the caller; once a chunk was yielded a
+failure is raised as StreamBroken and never replayed (a replay would show the user the start twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TypeVar
+
+import httpx
+
+from llmcli import __version__
+from llmcli.errors import ConfigError, LlmcliError, ProviderError, ProviderUnavailable, StreamBroken
+from llmcli.providers.base import ProviderSpec
+from llmcli.providers.http_errors import (
+    body_message,
+    buffered,
+    error_for_status,
+    is_retryable_transport_error,
+    media_type,
+    one_line,
+    parse_retry_after,
+    request_id_of,
+    transport_error,
+    where,
+)
+from llmcli.providers.streams import error_class_for_status, in_band_error
+
+__all__ = [
+    "Deadline", "RetryPolicy", "build_client", "error_for_status", "expect_content_type",
+    "guarded_stream", "read_lines", "send", "transport_error",
+]
+
+log = logging.getLogger("llmcli")
+
+USER_AGENT = f"llmcli/{__version__}"
+WRITE_TIMEOUT = 30.0
+POOL_TIMEOUT = 10.0
+T = TypeVar("T")
+
+
+# --- client ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _ssl_context(ca_bundle: str | None, _mtime: float) -> ssl.SSLContext:
+    import certifi
+
+    context = ssl.create_default_context(cafile=certifi.where())
+    if ca_bundle:
+        try:
+            context.load_verify_locations(cafile=ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__
+            raise ConfigError(
+                f"ca_bundle {ca_bundle} cannot be used: {reason}",
+                hint="point ca_bundle at a readable PEM file with the CA certificate(s)",
+            ) from None
+    return context
+
+
+def build_client(spec: ProviderSpec, *, base_url: str | None = None) -> httpx.Client:
+    """An httpx client with the spec's timeouts and TLS settings; proxies come from the environment."""
+    timeout = httpx.Timeout(connect=spec.connect_timeout, read=spec.timeout, write=WRITE_TIMEOUT,
+                            pool=POOL_TIMEOUT)
+    verify: ssl.SSLContext | bool
+    if spec.verify is False:
+        log.warning("%s: TLS certificate verification is OFF (verify = false); anyone on the network path "
+                    "can read and change this traffic", spec.name)
+        verify = False
+    else:
+        bundle = os.path.expanduser(spec.ca_bundle) if spec.ca_bundle else None
+        mtime = 0.0
+        if bundle:
+            try:
+                mtime = os.stat(bundle).st_mtime
+            except OSError as exc:
+                raise ConfigError(f"ca_bundle {bundle} cannot be used: {exc.strerror}",
+                                  hint="point ca_bundle at a readable PEM file with the CA certificate(s)")
+        verify = _ssl_context(bundle, mtime)
+    return httpx.Client(
+        base_url=base_url or spec.base_url or "",
+        timeout=timeout,
+        verify=verify,
+        trust_env=True,
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+    )
+
+
+# --- policy and deadline ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry rules as data. Tests inject `sleep` (and `rng` for a fixed jitter)."""
+
+    max_retries: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+    sleep: Callable[[float], None] = time.sleep
+    rng: Callable[[], float] = random.random
+
+    def backoff(self, retry: int) -> float:
+        """Full jitter: uniform in [0, min(max_delay, base_delay * 2**retry)]."""
+        return self.rng() * min(self.max_delay, self.base_delay * (2 ** retry))
+
+    def delay_for(self, retry: int, response: httpx.Response | None = None) -> float:
+        """How long to wait before retry number `retry` (0-based): the server's word, capped, or backoff."""
+        if response is not None:
+            asked = parse_retry_after(response.headers)
+            if asked is not None:
+                return min(asked, self.max_retry_after)
+        return self.backoff(retry)
+
+
+class Deadline:
+    """The overall deadline of one request, first byte to last (httpx timeouts are per read)."""
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self._end - self._clock())
+
+    def expired(self) -> bool:
+        return self._clock() >= self._end
+
+    def allows(self, delay: float) -> bool:
+        """Whether sleeping `delay` still leaves time for another attempt."""
+        return delay < self.remaining()
+
+    def error(self, provider: str, target: str, cls: type[ProviderError] = ProviderUnavailable) -> ProviderError:
+        return cls(f"{provider}: no complete answer from {target} within {self.seconds:g} s",
+                   hint="the server is too slow; try again later or raise the provider's timeout",
+                   provider=provider)
+
+
+def _bounded(request: httpx.Request, deadline: Deadline) -> None:
+    """No single connect/read/write may outlast the overall deadline."""
+    remaining = max(deadline.remaining(), 0.001)
+    timeouts = dict(request.extensions.get("timeout") or {})
+    for key in ("connect", "read", "write", "pool"):
+        value = timeouts.get(key)
+        timeouts[key] = remaining if value is None else min(value, remaining)
+    request.extensions["timeout"] = timeouts
+
+
+def _should_retry_status(response: httpx.Response, policy: RetryPolicy) -> bool:
+    explicit = response.headers.get("x-should-retry", "").lower()
+    if explicit in ("true", "false"):
+        return explicit == "true"
+    return response.status_code in policy.retry_statuses
+
+
+# --- send ------------------------------------------------------------------------------------
+
+
+def send(
+    client: httpx.Client,
+    request: httpx.Request,
+    *,
+    provider: str,
+    stream: bool,
+    policy: RetryPolicy,
+    deadline: Deadline,
+    error_parser: Callable[[httpx.Response], str | None] | None = None,
+) -> httpx.Response:
+    """Send with retries; return a 2xx response (the caller closes it) or raise a typed error."""
+    target = where(request.url)
+    for attempt in range(policy.max_retries + 1):
+        if deadline.expired():
+            raise deadline.error(provider, target)
+        _bounded(request, deadline)
+        try:
+            response = client.send(request, stream=stream)
+        except httpx.TransportError as exc:
+            error = transport_error(exc, provider=provider)
+            delay = policy.backoff(attempt)
+            if (is_retryable_transport_error(exc) and attempt < policy.max_retries
+                    and deadline.allows(delay)):
+                log.debug("%s; retrying in %.2f s (%d/%d)", error.message, delay, attempt + 1, policy.max_retries)
+                policy.sleep(delay)
+                continue
+            raise error from None
+        if response.is_success:
+            return response
+        delay = policy.delay_for(attempt, response)
+        if _should_retry_status(response, policy) and attempt < policy.max_retries and deadline.allows(delay):
+            response.close()
+            log.debug("%s: HTTP %d from %s; retrying in %.2f s (%d/%d)", provider, response.status_code,
+                      target, delay, attempt + 1, policy.max_retries)
+            policy.sleep(delay)
+            continue
+        raise _status_error(response, provider, error_parser)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
+
+
+def _status_error(response: httpx.Response, provider: str,
+                  error_parser: Callable[[httpx.Response], str | None] | None) -> ProviderError:
+    response = buffered(response)
+    message = None
+    if error_parser is not None:
+        try:
+            message = error_parser(response)
+        except Exception:  # noqa: BLE001 - a parser must never hide the real error behind its own
+            message = None
+    return error_for_status(response, provider=provider, message=message)
+
+
+def expect_content_type(response: httpx.Response, wanted: str, *, provider: str) -> None:
+    """A 2xx answer of the wrong kind is an error (with the body's own message when it has one),
+    never an empty answer. Closes the response when it raises."""
+    kind = media_type(response)
+    if kind == wanted.lower():
+        return
+    body = buffered(response)
+    response.close()
+    target = where(response.request.url)
+    if "json" in kind:
+        try:
+            payload = body.json()
+        except ValueError:
+            payload = None
+        error = in_band_error(payload, provider=provider) if isinstance(payload, dict) else None
+        if error is not None:
+            text = one_line(body_message(body) or "unknown error")
+            raise _typed(error.status_code, f"{provider}: {target} answered with an error: {text}", provider, body)
+    detail = body_message(body) if "html" in kind or "json" in kind else None
+    what = "an HTML page" if "html" in kind else (kind or "no content type")
+    raise ProviderUnavailable(
+        f"{provider}: expected {wanted} from {target}, got {what}" + (f": {one_line(detail)}" if detail else ""),
+        hint="a proxy, gateway or login page may be answering instead of the API; check base_url",
+        provider=provider, status_code=response.status_code, request_id=request_id_of(response),
+    )
+
+
+def _typed(status: int | None, message: str, provider: str, response: httpx.Response) -> ProviderError:
+    cls = error_class_for_status(status)
+    if cls is StreamBroken:
+        cls = ProviderUnavailable  # nothing has been shown yet
+    return cls(message, provider=provider, status_code=status, request_id=request_id_of(response))
+
+
+# --- streams ---------------------------------------------------------------------------------
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def read_lines(response: httpx.Response, *, deadline: Deadline, provider: str) -> Iterator[str]:
+    """response.iter_lines(), but checking the overall deadline after every network read, so a
+    server that trickles bytes cannot hold us past it (httpx's read timeout is per read)."""
+    pending: list[str] = []
+    carry_cr = False
+    for text in response.iter_text():
+        if deadline.expired():
+            raise deadline.error(provider, where(response.request.url))
+        if carry_cr:
+            text, carry_cr = "\r" + text, False
+        if text.endswith("\r"):  # maybe the first half of \r\n
+            text, carry_cr = text[:-1], True
+        parts = _LINE_BREAK.split(text)
+        pending.append(parts[0])
+        if len(parts) > 1:
+            yield "".join(pending)
+            yield from parts[1:-1]
+            pending = [parts[-1]]
+    rest = "".join(pending)
+    if rest or carry_cr:
+        yield rest
+
+
+def _without_prefix(message: str, provider: str) -> str:
+    prefix = f"{provider}: "
+    return message.removeprefix(prefix)
+
+
+def _broken(error: LlmcliError, provider: str, shown: int) -> StreamBroken:
+    if isinstance(error, StreamBroken):
+        return error
+    reason = _without_prefix(error.message, provider)
+    return StreamBroken(
+        f"{provider}: the reply was cut off after {shown} chunk{'s' if shown != 1 else ''}: {reason}",
+        hint="the partial reply was kept; ask again to get a complete one",
+        provider=provider,
+        status_code=getattr(error, "status_code", None),
+        request_id=getattr(error, "request_id", None),
+    )
+
+
+def _not_started(error: StreamBroken, provider: str) -> ProviderUnavailable:
+    return ProviderUnavailable(error.message, hint=error.hint, provider=provider,
+                               status_code=error.status_code, request_id=error.request_id)
+
+
+def guarded_stream(start: Callable[[], Iterator[T]], *, provider: str, policy: RetryPolicy,
+                   deadline: Deadline) -> Iterator[T]:
+    """Run `start()`; re-run it after a retryable transport failure *before its first chunk*.
+
+    After the first chunk every failure (transport error, timeout, deadline, bad payload, in-band
+    error) is raised as StreamBroken and never retried. Before it, a StreamBroken from the parser
+    becomes ProviderUnavailable (nothing was shown). The inner iterator is always closed.
+    """
+
+    def attempt() -> Iterator[T]:
+        yield from start()  # so errors raised by start() itself arrive through next()
+
+    shown = 0
+    retry = 0
+    while True:
+        chunks = attempt()
+        try:
+            while True:
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    return
+                except httpx.TransportError as exc:
+                    error = transport_error(exc, provider=provider)
+                    if shown:
+                        raise _broken(error, provider, shown) from None
+                    delay = policy.backoff(retry)
+                    if is_retryable_transport_error(exc) and retry < policy.max_retries and deadline.allows(delay):
+                        log.debug("%s; retrying in %.2f s (%d/%d)", error.message, delay, retry + 1,
+                                  policy.max_retries)
+                        policy.sleep(delay)
+                        retry += 1
+                        break  # start again
+                    raise error from None
+                except StreamBroken as error:
+                    raise (error if shown else _not_started(error, provider)) from None
+                except ProviderError as error:
+                    if shown:
+                        raise _broken(error, provider, shown) from None
+                    raise
+                shown += 1
+                yield chunk
+                if deadline.expired():
+                    raise _broken(deadline.error(provider, "the server"), provider, shown)
+        finally:
+            chunks.close()  # closes the adapter's response, also on GeneratorExit / Ctrl-C
