@@ -24,9 +24,10 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 CONTROL_PREFIX = "/_fake/"
 MAX_WAIT_SECONDS = 30.0  # no stall or trickle may hold a test longer than this
@@ -50,7 +51,7 @@ def sse_event(data: str | Mapping[str, Any] | list, *, event: str | None = None,
 
 
 def sse_comment(text: str = "keep-alive") -> bytes:
-    return f": {text}\n\n".encode("utf-8")
+    return f": {text}\n\n".encode()
 
 
 def ndjson_line(obj: Any) -> bytes:
@@ -82,7 +83,7 @@ class Fault:
       reset        — TCP reset before the first response byte
       reset_after  — stream `after` frames, then TCP reset
       stall        — stream `after` frames, then go silent for `seconds`, then carry on
-      trickle      — stream every byte as its own chunk, `interval` apart (for at most `seconds`)
+      trickle      — from frame `after` on, every byte is its own chunk, `interval` apart (for at most `seconds`)
       malformed    — stream `after` frames, then `payload` (default: the handler's broken frame), then end
       delay        — wait `seconds` before the response starts, then answer normally
     """
@@ -152,8 +153,8 @@ class Fault:
         return cls("stall", after=after, seconds=seconds, path=path)
 
     @classmethod
-    def trickle(cls, interval: float, *, max_seconds: float = 5.0, path: str | None = None) -> Fault:
-        return cls("trickle", interval=interval, seconds=max_seconds, path=path)
+    def trickle(cls, interval: float, *, after: int = 0, max_seconds: float = 5.0, path: str | None = None) -> Fault:
+        return cls("trickle", after=after, interval=interval, seconds=max_seconds, path=path)
 
     @classmethod
     def malformed(cls, *, after: int = 0, payload: bytes | None = None, path: str | None = None) -> Fault:
@@ -247,7 +248,7 @@ class FakeHandler(BaseHTTPRequestHandler):
     fake: FakeServer
     fault: Fault | None
     _frames_written: int
-    _trickle_until: float
+    _trickle_until: float = 0.0
 
     @property
     def state(self) -> Any:
@@ -261,7 +262,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         if isinstance(self.connection, ssl.SSLSocket):
             self.connection.do_handshake()  # in this thread, so a bad client cannot block accept()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # tests read srv.requests instead of stderr noise
 
     def do_GET(self) -> None:
@@ -288,6 +289,7 @@ class FakeHandler(BaseHTTPRequestHandler):
         request = RecordedRequest(self.command, path, query, Headers(self.headers.items()), self._read_body())
         self.fault = None
         self._frames_written = 0
+        self._trickle_until = 0.0
         try:
             if path.startswith(CONTROL_PREFIX):
                 self._control(request)
@@ -299,7 +301,7 @@ class FakeHandler(BaseHTTPRequestHandler):
             self.handle_request(request)
         except StreamAborted:
             self.close_connection = True
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, ssl.SSLError):
             self.close_connection = True  # the client went away; nothing to answer
 
     def _apply_fault_before_response(self) -> bool:
@@ -360,9 +362,6 @@ class FakeHandler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self._trickle_until = self.fake.clock() + min(self.fault.seconds, MAX_WAIT_SECONDS) if (
-            self.fault and self.fault.kind == "trickle"
-        ) else 0.0
 
     def write_frame(self, data: bytes) -> None:
         """Send one protocol frame (an SSE event, an NDJSON line) as one chunk, applying stream faults."""
@@ -373,12 +372,15 @@ class FakeHandler(BaseHTTPRequestHandler):
             elif fault.kind == "stall":
                 self.fault = None  # stall once
                 self.fake.wait(fault.seconds)
+            elif fault.kind == "trickle":
+                self._trickle_until = self.fake.clock() + min(fault.seconds, MAX_WAIT_SECONDS)
             elif fault.kind == "malformed":
                 self._write_chunk(fault.payload if fault.payload is not None else self.malformed_payload)
                 self.end_stream()
                 raise StreamAborted  # the rest of this response is not sent
         self._frames_written += 1
         if fault is not None and fault.kind == "trickle" and self.fake.clock() < self._trickle_until:
+            # from frame `after` on, every byte is its own chunk
             for i in range(len(data)):
                 self._write_chunk(data[i : i + 1])
                 if self.fake.wait(fault.interval) or self.fake.clock() >= self._trickle_until:
@@ -475,7 +477,7 @@ class FakeServer:
     def __enter__(self) -> FakeServer:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # --- addresses

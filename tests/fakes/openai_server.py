@@ -61,7 +61,7 @@ def error_body(message: str, *, status: int, shape: str = "openai", code: Any = 
 
 def split_reply(text: str, chunks: int | None) -> list[str]:
     if chunks is None:
-        return re.findall(r"\s*\S+", text) or [text]
+        return re.findall(r"\S+\s*|\s+", text) or [text]  # "one ", "two ": whole words per delta
     size = max(1, -(-len(text) // max(chunks, 1)))
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 

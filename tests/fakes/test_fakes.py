@@ -106,9 +106,8 @@ def test_stall_mid_stream_trips_the_read_timeout():
 def test_trickle_sends_one_byte_per_chunk():
     with FakeServer(CountingHandler, state=1) as srv:
         srv.inject(Fault.trickle(0.001))
-        with httpx.Client(timeout=5) as client:
-            with client.stream("POST", srv.url + "/x") as response:
-                pieces = list(response.iter_raw())
+        with httpx.Client(timeout=5) as client, client.stream("POST", srv.url + "/x") as response:
+            pieces = list(response.iter_raw())
     assert b"".join(pieces).endswith(b"data: [DONE]\n\n")
     assert len(pieces) > 20 and max(len(p) for p in pieces) <= 2
 

@@ -11,7 +11,7 @@ import atexit
 import shutil
 import ssl
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import trustme
@@ -45,13 +45,13 @@ class TestCA:
         return context
 
 
-@lru_cache(maxsize=None)
+@cache
 def session_ca() -> TestCA:
     """The CA that issues the fake servers' certificates (one per test session)."""
     return TestCA("llmcli test CA")
 
 
-@lru_cache(maxsize=None)
+@cache
 def wrong_ca() -> TestCA:
     """An unrelated CA: a client trusting only this one must reject the fake servers."""
     return TestCA("llmcli unrelated CA")
