@@ -127,7 +127,7 @@ class GigaChatProvider:
             expect_content_type(response, "text/event-stream", provider=self.name)
             lines = read_lines(response, deadline=deadline, provider=self.name)
             events = iter_sse_json(lines, provider=self.name)
-            yield from chunks_from_events(events, server_request_id)
+            yield from chunks_from_events(events, server_request_id, self.name)
         finally:
             response.close()
 
@@ -145,7 +145,7 @@ class GigaChatProvider:
             except ValueError:
                 raise ProviderUnavailable("GigaChat's answer is not valid JSON", provider=self.name,
                                           request_id=server_request_id) from None
-            return chunks_from_completion(data, server_request_id)
+            return chunks_from_completion(data, server_request_id, self.name)
         finally:
             response.close()
 

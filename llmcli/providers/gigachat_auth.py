@@ -43,11 +43,11 @@ KEY_HINT = (
     "your project → Settings API → Get key. Paste it exactly as shown (it is base64 of "
     "client_id:client_secret)"
 )
-SCOPE_HINT = (
-    "this key is for another scope; set providers.gigachat.scope = GIGACHAT_API_B2B|CORP "
-    "(business: prepaid | pay-as-you-go) or GIGACHAT_API_PERS (individuals), e.g. "
-    "`llmcli config set providers.gigachat.scope GIGACHAT_API_CORP`"
-)
+SCOPE_NAMES = {
+    "GIGACHAT_API_PERS": "individuals",
+    "GIGACHAT_API_B2B": "business, prepaid",
+    "GIGACHAT_API_CORP": "business, pay-as-you-go",
+}
 STATIC_TOKEN_HINT = (
     "access tokens live 30 minutes and llmcli cannot renew one given in GIGACHAT_ACCESS_TOKEN; "
     "get a new token, or set GIGACHAT_CREDENTIALS (the authorization key) instead so llmcli "
@@ -56,6 +56,14 @@ STATIC_TOKEN_HINT = (
 
 # send(request, error_parser, deadline) -> response; raises llmcli errors for non-2xx answers
 Sender = Callable[[httpx.Request, Callable[[httpx.Response], str | None], Any], httpx.Response]
+
+
+def scope_hint(current: str) -> str:
+    """Which scopes to try instead of the one the key was refused for."""
+    others = [s for s in SCOPES if s != current]
+    choices = " or ".join(f"{s} ({SCOPE_NAMES[s]})" for s in others)
+    return (f"this key is for another scope; set providers.gigachat.scope = {choices}, "
+            f"e.g. `llmcli config set providers.gigachat.scope {others[0]}`")
 
 
 def _digest(*parts: str) -> str:
@@ -288,7 +296,7 @@ class GigaChatAuth:
         if code == 7 or (status in (400, 401, 403) and "scope" in lowered):
             return AuthError(
                 f"the GigaChat authorization key does not cover the scope {self.scope}: {message}",
-                hint=SCOPE_HINT, provider=self._spec.name, status_code=status,
+                hint=scope_hint(self.scope), provider=self._spec.name, status_code=status,
             )
         if status in (401, 403) or code in (4, 6):
             return AuthError(

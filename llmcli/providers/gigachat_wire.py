@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from llmcli.errors import ProviderError, ProviderUnavailable, RateLimited, StreamBroken, UsageError
+from llmcli.providers.streams import error_class_for_status
 from llmcli.types import ChatOptions, Chunk, Message, Usage
 
 BLACKLIST_NOTICE = "GigaChat's content filter stopped the reply (finish_reason: blacklist)"
@@ -115,15 +116,31 @@ def final_chunk(finish_reason: str | None, usage: Usage | None, model: str | Non
     return Chunk(text=text, finish_reason=finish_reason, usage=usage, model=model, request_id=request_id)
 
 
-def chunks_from_events(events: Iterable[dict], request_id: str | None) -> Iterator[Chunk]:
+def _in_band_error(event: dict, provider: str, started: bool) -> ProviderError | None:
+    """GigaChat's own error shape, {"status", "message"}, arriving as an event instead of a reply."""
+    if "choices" in event or not event.get("message"):
+        return None
+    status = event.get("status") if isinstance(event.get("status"), int) else None
+    cls = StreamBroken if started else error_class_for_status(status)
+    if cls is StreamBroken and not started:
+        cls = ProviderUnavailable
+    return cls(f"{provider}: the server reported an error: {event['message']}", provider=provider,
+               status_code=status)
+
+
+def chunks_from_events(events: Iterable[dict], request_id: str | None,
+                       provider: str = "gigachat") -> Iterator[Chunk]:
     """SSE events → text deltas, then one final chunk with finish_reason and usage."""
     model = finish_reason = None
     usage = None
     started = False
     for event in events:
+        error = _in_band_error(event, provider, started)
+        if error is not None:
+            raise error
         model = event.get("model") or model
-        choices = event.get("choices") or [{}]
-        choice = choices[0] if isinstance(choices[0], dict) else {}
+        choices = event.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
         text = (choice.get("delta") or {}).get("content") or ""
         if text:
             started = True
@@ -132,17 +149,17 @@ def chunks_from_events(events: Iterable[dict], request_id: str | None) -> Iterat
         usage = parse_usage(event.get("usage")) or usage
     if finish_reason is None:
         error_cls = StreamBroken if started else ProviderUnavailable
-        raise error_cls("GigaChat's stream ended before the reply was complete", provider="gigachat",
+        raise error_cls(f"{provider}: the stream ended before the reply was complete", provider=provider,
                         request_id=request_id)
     yield final_chunk(finish_reason, usage, model, request_id)
 
 
-def chunks_from_completion(data: Any, request_id: str | None) -> list[Chunk]:
+def chunks_from_completion(data: Any, request_id: str | None, provider: str = "gigachat") -> list[Chunk]:
     try:
         choice = data["choices"][0]
         text = choice["message"].get("content") or ""
     except (KeyError, IndexError, TypeError, AttributeError):
-        raise ProviderUnavailable("GigaChat's answer has no reply in it", provider="gigachat",
+        raise ProviderUnavailable(f"{provider}: the answer has no reply in it", provider=provider,
                                   request_id=request_id) from None
     model = data.get("model")
     chunks = [Chunk(text=text, model=model, request_id=request_id)] if text else []

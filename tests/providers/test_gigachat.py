@@ -274,6 +274,17 @@ def test_key_for_another_scope_says_which_setting_to_change(mock, chat, status):
     assert "providers.gigachat.scope" in caught.value.hint and "GIGACHAT_API_B2B" in caught.value.hint
 
 
+def test_scope_hint_suggests_the_scopes_not_yet_tried(mock, chat):
+    body = {"code": 7, "message": "scope from db not fully includes consumed scope"}
+    mock.post(AUTH).mock(return_value=httpx.Response(400, json=body))
+    spec = make_spec()
+    spec = ProviderSpec(**{**spec.__dict__, "options": {"scope": "GIGACHAT_API_CORP", "auth_url": AUTH}})
+    with pytest.raises(AuthError) as caught:
+        collect(make_provider(spec))
+    assert "GIGACHAT_API_PERS" in caught.value.hint and "scope GIGACHAT_API_CORP" in caught.value.message
+    assert "= GIGACHAT_API_CORP" not in caught.value.hint
+
+
 def test_malformed_scope_is_a_config_error(mock, chat):
     mock.post(AUTH).mock(return_value=httpx.Response(400, json={"code": 1, "message": "scope data format invalid"}))
     with pytest.raises(ConfigError) as caught:
@@ -373,6 +384,26 @@ def test_stream_cut_before_finish_after_output_is_stream_broken(oauth, chat):
         for chunk in make_provider().stream_chat("GigaChat-2", HI, ChatOptions()):
             received.append(chunk.text)
     assert received == ["Нача"]
+
+
+def test_gigachat_error_event_mid_stream_breaks_the_stream_with_its_message(oauth, chat):
+    body = ('data: {"choices":[{"delta":{"content":"Нача","role":"assistant"},"index":0}]}\n\n'
+            'data: {"status":500,"message":"Internal Server Error"}\n\n')
+    chat.mock(return_value=httpx.Response(200, headers={"Content-Type": "text/event-stream"},
+                                          content=body.encode()))
+    received = []
+    with pytest.raises(StreamBroken) as caught:
+        for chunk in make_provider().stream_chat("GigaChat-2", HI, ChatOptions()):
+            received.append(chunk.text)
+    assert received == ["Нача"] and "Internal Server Error" in caught.value.message
+
+
+def test_gigachat_error_event_before_any_text_keeps_its_status(oauth, chat):
+    body = 'data: {"status":429,"message":"Too many requests"}\n\n'
+    chat.mock(return_value=httpx.Response(200, headers={"Content-Type": "text/event-stream"},
+                                          content=body.encode()))
+    with pytest.raises(RateLimited):
+        collect(make_provider())
 
 
 # --- API errors
