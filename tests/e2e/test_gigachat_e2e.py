@@ -90,16 +90,16 @@ def test_token_is_cached_across_processes(llmcli_exe, env, server):
     assert len(chat_requests(server)) == 2
 
 
-def test_an_expiring_token_is_renewed_by_the_next_run(llmcli_exe, env, server):
-    # llmcli renews a token 60 s before its expiry: a 62 s token is usable for 2 s
-    server.state.token_lifetime = 62.0
+def test_an_expired_cached_token_is_renewed_before_the_call(llmcli_exe, env, server):
+    server.state.token_lifetime = 3.0
     ok(run(llmcli_exe, ["ask", "раз"], env))
+    oauth_before, chats_before = server.state.oauth_calls, len(chat_requests(server))
+    first_tokens = {r.headers["Authorization"] for r in chat_requests(server)}
+    time.sleep(3.2)  # the cached token has expired on both sides
     ok(run(llmcli_exe, ["ask", "два"], env))
-    oauth_before_pause = server.state.oauth_calls
-    time.sleep(2.2)
-    ok(run(llmcli_exe, ["ask", "три"], env))
-    assert oauth_before_pause == 1
-    assert server.state.oauth_calls == 2
+    assert server.state.oauth_calls == oauth_before + 1
+    (renewed,) = chat_requests(server)[chats_before:]  # renewed up front: no 401 and retry
+    assert renewed.headers["Authorization"] not in first_tokens
 
 
 def test_token_rejected_by_the_server_is_renewed_once_and_the_call_retried(llmcli_exe, env, server):
