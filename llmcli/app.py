@@ -21,6 +21,9 @@ COMMANDS: dict[str, str] = {
     "ask": "llmcli.commands.ask",
     "keys": "llmcli.commands.keys",
     "config": "llmcli.commands.config",
+    "providers": "llmcli.commands.providers",
+    "models": "llmcli.commands.models",
+    "history": "llmcli.commands.history",
 }
 
 EXIT_SIGPIPE = 141

@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "llmcli"
 HEAVY = ("httpx", "sqlmodel", "sqlalchemy", "keyring", "pydantic_settings")
 
 # stdlib-only leaf modules every layer may use
-LEAVES = {"llmcli", "llmcli.types", "llmcli.errors", "llmcli.defaults", "llmcli.paths", "llmcli.logs"}
+LEAVES = {"llmcli", "llmcli.types", "llmcli.errors", "llmcli.defaults", "llmcli.paths", "llmcli.logs",
+          "llmcli.completion"}
 
 # layer -> llmcli layers it may import (besides LEAVES and itself)
 ALLOWED = {

@@ -9,6 +9,7 @@ import typer
 
 from llmcli import console
 from llmcli.commands.options import parse_options
+from llmcli.completion import complete_model, complete_provider
 from llmcli.errors import UsageError
 
 EPILOG = """\b
@@ -28,8 +29,8 @@ COMMAND_SETTINGS = {"help": "Ask one question; the reply streams to stdout.", "e
 
 def command(
     prompt: Optional[List[str]] = typer.Argument(None, help="The prompt; piped stdin is appended after a blank line."),
-    provider: Optional[str] = typer.Option(None, "-p", "--provider", help="Provider name (see `llmcli providers list`).", envvar="LLMCLI_PROVIDER", show_envvar=False),
-    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model id or alias."),
+    provider: Optional[str] = typer.Option(None, "-p", "--provider", help="Provider name (see `llmcli providers list`).", envvar="LLMCLI_PROVIDER", show_envvar=False, autocompletion=complete_provider),
+    model: Optional[str] = typer.Option(None, "-m", "--model", help="Model id or alias.", autocompletion=complete_model),
     system: Optional[str] = typer.Option(None, "-s", "--system", help="System prompt."),
     temperature: Optional[float] = typer.Option(None, "-t", "--temperature", min=0.0, max=2.0, help="Sampling temperature."),
     top_p: Optional[float] = typer.Option(None, "--top-p", min=0.0, max=1.0, help="Nucleus sampling."),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from llmcli.errors import LlmcliError, TerminateRequested
 from llmcli.services import providers as provider_registry
+from llmcli.services.models import check_model
 from llmcli.services.recorder import Recorder
 from llmcli.types import (
     FINISH_ERROR,
@@ -203,6 +204,7 @@ class ChatService:
         name = request.provider or provider_registry.default_provider_name(settings)
         config = provider_registry.find_provider_config(settings, name)
         model = provider_registry.resolve_model(settings, name, config, request.model)
+        check_model(name, model, config.base_url)  # against the cached model list: no network
         spec = provider_registry.provider_spec(settings, name)
 
         history: list[MessageRecord] = []
