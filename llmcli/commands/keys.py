@@ -1,0 +1,106 @@
+"""`llmcli keys`: store, list and remove API keys. A key is never an argument (shell history, `ps`)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from llmcli import console
+from llmcli.defaults import KIND_SECRETS
+from llmcli.errors import CredentialsError, UsageError
+
+app = typer.Typer(
+    help="Manage API keys (kept in the OS keyring; environment variables win over stored keys).",
+    no_args_is_help=True,
+)
+
+
+@app.command("set")
+def keys_set(
+    provider: str = typer.Argument(..., help="Provider name, e.g. gigachat."),
+    insecure_storage: bool = typer.Option(
+        False, "--insecure-storage", help="Keep the key in a plain-text 0600 file (machines without a keyring)."
+    ),
+) -> None:
+    """Store a key: typed without echo on a terminal, or one line from stdin (printf %s "$KEY" | …)."""
+    from llmcli.config import load_settings, require_provider
+    from llmcli.services import credentials
+
+    config = require_provider(load_settings(), provider)
+    if not KIND_SECRETS.get(config.kind or ""):
+        raise UsageError(f"{provider} ({config.kind}) takes no API key")
+    if not insecure_storage:
+        usable, why = credentials.keyring_status()  # before asking for the key, not after
+        if not usable:
+            variable = credentials.suggested_env_variable(provider, config.kind or "")
+            raise CredentialsError(
+                f"cannot store the key for {provider}: {why}",
+                hint=f"run `llmcli keys set {provider} --insecure-storage` to keep it in a 0600 file, "
+                f"or export {variable}=… instead",
+            )
+    value = _read_secret(provider)
+    where = credentials.store_secret(provider, value, insecure=insecure_storage)
+    if insecure_storage:
+        console.warn(f"the key for {provider} is stored in plain text at {where} (readable by you only)")
+    else:
+        console.info(f"stored the key for {provider} in the OS keyring")
+
+
+def _read_secret(provider: str) -> str:
+    if sys.stdin.isatty():
+        value = typer.prompt(f"API key for {provider}", hide_input=True, prompt_suffix=": ")
+    else:
+        value = sys.stdin.readline()
+    value = value.strip()  # a pasted trailing newline or space would only cause a puzzling 401
+    if not value:
+        raise UsageError("empty key: nothing stored", hint=f'printf %s "$KEY" | llmcli keys set {provider}')
+    return value
+
+
+@app.command("list")
+def keys_list(json_output: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
+    """Show where each provider's key comes from (env, keyring, file or none) — never the key."""
+    from llmcli.config import load_settings, provider_config, provider_names
+    from llmcli.services import credentials
+
+    settings = load_settings()
+    rows = []
+    problems: set[str] = set()
+    for name in provider_names(settings):
+        config = provider_config(settings, name)
+        if config is None:
+            continue
+        kind = config.kind or ""
+        if not config.needs_key:
+            rows.append({"name": name, "kind": kind, "credentials": "not needed", "detail": ""})
+            continue
+        resolved = credentials.resolve_secrets(name, kind)
+        problems.update(resolved.problems)
+        rows.append({"name": name, "kind": kind, "credentials": resolved.source, "detail": resolved.detail})
+    for problem in sorted(problems):
+        console.info(f"note: keyring not used: {problem}")
+    if json_output:
+        console.print_json(rows)
+        return
+    console.print_table(
+        ["PROVIDER", "KIND", "KEY FROM", "DETAIL"],
+        [[r["name"], r["kind"], r["credentials"], r["detail"]] for r in rows],
+    )
+
+
+@app.command("remove")
+def keys_remove(provider: str = typer.Argument(..., help="Provider name.")) -> None:
+    """Delete the stored key of a provider (keyring and plain-text file)."""
+    from llmcli.config import load_settings, provider_config
+    from llmcli.services import credentials
+
+    settings = load_settings()
+    removed = credentials.remove_secret(provider)
+    if removed:
+        console.info(f"removed the key for {provider} from " + " and ".join(removed))
+    else:
+        console.warn(f"no stored key for {provider}")
+    config = provider_config(settings, provider)
+    if config is not None and credentials.resolve_secrets(provider, config.kind or "").source == "env":
+        console.info(f"note: the environment still provides a key for {provider}")
