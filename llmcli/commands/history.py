@@ -110,7 +110,7 @@ def history_export(
                 console.write((separator if count and fmt == "markdown" else "") + piece.rstrip("\n") + "\n")
             return
         count = _write_file(output, pieces, separator)
-    console.info(f"exported {count} conversation{'s' if count != 1 else ''} to {output}")
+    console.info(f"exported {plural(count, 'conversation')} to {output}")
 
 
 def _write_file(path: str, pieces: Iterable[str], separator: str) -> int:
@@ -140,7 +140,7 @@ def history_import(
             except (OSError, UnicodeDecodeError) as exc:
                 raise UsageError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
     conversations, messages = added
-    console.out(f"imported {conversations} conversations, {messages} messages"
+    console.out(f"imported {plural(conversations, 'conversation')}, {plural(messages, 'message')}"
                 + ("" if conversations or messages else " (everything was already there)"))
 
 
@@ -165,10 +165,10 @@ def history_delete(
             deleted = history.delete_before(cutoff)
         else:
             ids = history.resolve_all(conversations or [])
-            _confirm(yes, f"delete {len(ids)} conversation{'s' if len(ids) != 1 else ''} "
+            _confirm(yes, f"delete {plural(len(ids), 'conversation')} "
                           f"({', '.join(i[:12] for i in ids[:5])}{', …' if len(ids) > 5 else ''})?")
             deleted = history.delete(ids)
-    console.out(f"deleted {deleted} conversation{'s' if deleted != 1 else ''}")
+    console.out(f"deleted {plural(deleted, 'conversation')}")
 
 
 def _confirm(yes: bool, question: str) -> None:
@@ -205,6 +205,10 @@ def _errors(row: dict) -> str:
     kinds = row.get("errors_by_kind") or {}
     detail = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
     return f"{row['errors']} ({detail})" if detail else str(row["errors"])
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _when(iso: Optional[str]) -> str:

@@ -131,7 +131,7 @@ def test_status_exit_codes_auth_3_and_unreachable_6(run, configured, monkeypatch
     rejected = run("providers", "status", "fake", "--json")
     assert rejected.exit_code == 3
     assert json.loads(rejected.stdout)[0]["auth_ok"] is False
-    down = run("providers", "status", "down", "fake", "--timeout", "2")
+    down = run("providers", "status", "down", "fake", "--timeout", "0.5")
     assert down.exit_code == 6
     lines = down.stdout.splitlines()
     assert lines[0].startswith("provider\tkind\tstatus")
@@ -140,7 +140,7 @@ def test_status_exit_codes_auth_3_and_unreachable_6(run, configured, monkeypatch
 
 
 def test_status_without_names_checks_what_has_a_key_and_says_what_was_skipped(run, configured) -> None:
-    result = run("providers", "status", "--json", "--timeout", "2")
+    result = run("providers", "status", "--json", "--timeout", "0.5")
     names = [r["name"] for r in json.loads(result.stdout)]
     assert names[0] == "fake" and "down" in names and "gigachat" not in names
     assert "skipped (no key): gigachat, openai, yandexgpt" in result.stderr
