@@ -130,6 +130,9 @@ class OpenAICompatProvider:
             events = iter_sse_json(read_lines(response, deadline=deadline, provider=self.name),
                                    provider=self.name)
             yield from _chunks_from_events(events, request_id, self.name)
+        except ProviderError as error:
+            error.request_id = error.request_id or request_id  # for support tickets
+            raise
         finally:
             response.close()  # also when the consumer stops early (GeneratorExit, Ctrl-C)
 

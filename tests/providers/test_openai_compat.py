@@ -134,12 +134,13 @@ def test_other_400s_are_not_retried():
 @respx.mock
 def test_in_band_error_mid_stream_is_stream_broken_after_the_text():
     body = sse_body(delta("Hal"), {"error": {"message": "Provider returned error", "code": 502}}, done=False)
-    respx.post(f"{BASE}/chat/completions").mock(return_value=sse_response(body))
+    respx.post(f"{BASE}/chat/completions").mock(return_value=sse_response(body, **{"x-request-id": "req-7"}))
     seen = []
-    with pytest.raises(StreamBroken, match="Provider returned error"):
+    with pytest.raises(StreamBroken, match="Provider returned error") as caught:
         for chunk in provider().stream_chat("m", HELLO, ChatOptions()):
             seen.append(chunk.text)
     assert seen == ["Hal"]
+    assert caught.value.request_id == "req-7" and caught.value.status_code == 502
 
 
 @respx.mock

@@ -1,0 +1,117 @@
+"""The stream half of the HTTP layer (re-exported by providers/http.py): deadline-checked line
+reading, and guarded_stream, which retries only before the first chunk and never replays output."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
+
+import httpx
+
+from llmcli.errors import LlmcliError, ProviderError, ProviderUnavailable, StreamBroken
+from llmcli.providers.http_errors import is_retryable_transport_error, transport_error, where
+
+if TYPE_CHECKING:
+    from llmcli.providers.http import Deadline, RetryPolicy
+
+log = logging.getLogger("llmcli")
+T = TypeVar("T")
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def read_lines(response: httpx.Response, *, deadline: Deadline, provider: str) -> Iterator[str]:
+    """response.iter_lines(), but checking the overall deadline after every network read, so a
+    server that trickles bytes cannot hold us past it (httpx's read timeout is per read)."""
+    pending: list[str] = []
+    carry_cr = False
+    for text in response.iter_text():
+        if deadline.expired():
+            raise deadline.error(provider, where(response.request.url))
+        if carry_cr:
+            text, carry_cr = "\r" + text, False
+        if text.endswith("\r"):  # maybe the first half of \r\n
+            text, carry_cr = text[:-1], True
+        parts = _LINE_BREAK.split(text)
+        pending.append(parts[0])
+        if len(parts) > 1:
+            yield "".join(pending)
+            yield from parts[1:-1]
+            pending = [parts[-1]]
+    rest = "".join(pending)
+    if rest or carry_cr:
+        yield rest
+
+
+def _without_prefix(message: str, provider: str) -> str:
+    prefix = f"{provider}: "
+    return message.removeprefix(prefix)
+
+
+def _broken(error: LlmcliError, provider: str, shown: int) -> StreamBroken:
+    if isinstance(error, StreamBroken):
+        return error
+    reason = _without_prefix(error.message, provider)
+    return StreamBroken(
+        f"{provider}: the reply was cut off after {shown} chunk{'s' if shown != 1 else ''}: {reason}",
+        hint="the partial reply was kept; ask again to get a complete one",
+        provider=provider,
+        status_code=getattr(error, "status_code", None),
+        request_id=getattr(error, "request_id", None),
+    )
+
+
+def _not_started(error: StreamBroken, provider: str) -> ProviderUnavailable:
+    return ProviderUnavailable(error.message, hint=error.hint, provider=provider,
+                               status_code=error.status_code, request_id=error.request_id)
+
+
+def guarded_stream(start: Callable[[], Iterator[T]], *, provider: str, policy: RetryPolicy,
+                   deadline: Deadline) -> Iterator[T]:
+    """Run `start()`; re-run it after a retryable transport failure *before its first chunk*.
+
+    After the first chunk every failure (transport error, timeout, deadline, bad payload, in-band
+    error) is raised as StreamBroken and never retried. Before it, a StreamBroken from the parser
+    becomes ProviderUnavailable (nothing was shown). The inner iterator is always closed.
+    """
+
+    def attempt() -> Iterator[T]:
+        yield from start()  # so errors raised by start() itself arrive through next()
+
+    shown = 0
+    retry = 0
+    while True:
+        chunks = attempt()
+        try:
+            while True:
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    return
+                except httpx.TransportError as exc:
+                    error = transport_error(exc, provider=provider)
+                    if shown:
+                        raise _broken(error, provider, shown) from None
+                    delay = policy.backoff(retry)
+                    if is_retryable_transport_error(exc) and retry < policy.max_retries and deadline.allows(delay):
+                        log.debug("%s; retrying in %.2f s (%d/%d)", error.message, delay, retry + 1,
+                                  policy.max_retries)
+                        policy.sleep(delay)
+                        retry += 1
+                        break  # start again
+                    raise error from None
+                except StreamBroken as error:
+                    raise (error if shown else _not_started(error, provider)) from None
+                except ProviderError as error:
+                    if shown:
+                        raise _broken(error, provider, shown) from None
+                    raise
+                shown += 1
+                yield chunk
+                if deadline.expired():
+                    raise _broken(deadline.error(provider, "the server"), provider, shown)
+        finally:
+            chunks.close()  # closes the adapter's response, also on GeneratorExit / Ctrl-C
