@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from llmcli import completion
 from llmcli.defaults import BUILTIN_PROVIDERS, DEFAULT_PROVIDER, KINDS, PROVIDER_OPTION_ENV
-from llmcli.errors import StorageError, UsageError
+from llmcli.errors import ConfigError, StorageError, UsageError
 from llmcli.providers.base import ProviderSpec
 
 if TYPE_CHECKING:
@@ -159,7 +159,12 @@ def stored_provider_config(row: dict[str, Any]) -> ProviderConfig:
     for option, env in PROVIDER_OPTION_ENV.get(kind, {}).items():
         if os.environ.get(env) and not merged.get(option):
             merged[option] = os.environ[env]
-    return ProviderConfig.model_validate(merged)
+    try:
+        return ProviderConfig.model_validate(merged)
+    except ValueError as exc:  # pydantic's ValidationError: name the settings, never echo values
+        bad = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors(include_input=False))
+        raise ConfigError(f"invalid settings for provider {row.get('name') or kind}: {bad}",
+                          hint="`llmcli providers add NAME …` again replaces the entry") from None
 
 
 def provider_origin(settings: Settings, name: str) -> str:
@@ -190,11 +195,8 @@ def add_provider(settings: Settings, name: str, kind: str, *, base_url: str | No
     options = dict(options or {})
     if not needs_key:
         options[NO_AUTH_OPTION[0]] = NO_AUTH_OPTION[1]
-    try:
-        stored_provider_config({"kind": kind, "base_url": base_url, "model": model, "options": options})
-    except ValueError as exc:  # pydantic's ValidationError: name the option, never echo values
-        bad = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors(include_input=False))
-        raise UsageError(f"invalid provider option: {bad}") from None
+    stored_provider_config({"name": name, "kind": kind, "base_url": base_url, "model": model,
+                            "options": options})  # refuse what could not be used later
     with _store(store) as db:
         is_new = name not in stored_providers(db)
         db.save_provider(name, kind, base_url.rstrip("/") if base_url else None, model, options)

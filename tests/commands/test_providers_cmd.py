@@ -96,7 +96,7 @@ def test_added_provider_without_a_key(run, closed_port, llmcli_home) -> None:
     (["x", "--kind", "openai", "--base-url", "localhost:8000"], "must start with http"),
     (["x y", "--kind", "openai"], "bad provider name"),
     (["x", "--kind", "openai", "-o", "api_key=sk-123"], "refusing to store api_key"),
-    (["x", "--kind", "openai", "-o", "timeout=soon"], "invalid provider option: timeout"),
+    (["x", "--kind", "openai", "-o", "timeout=soon"], "invalid settings for provider x: timeout"),
 ])
 def test_add_refuses_bad_input_with_exit_2(run, configured, args, message) -> None:
     result = run("providers", "add", *args)
