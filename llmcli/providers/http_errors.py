@@ -29,7 +29,7 @@ from llmcli.providers.streams import error_class_for_status
 
 MAX_MESSAGE = 300
 MAX_ERROR_BODY = 64 * 1024
-REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-generation-id")
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-generation-id", "x-server-trace-id")
 TLS_HINT = (
     "if the server uses a private or national CA, set ca_bundle = \"/path/to/ca.pem\" for this provider "
     "(it is added to the default trust store)"

@@ -82,7 +82,9 @@ def provider_spec(settings: Settings, name: str) -> ProviderSpec:
 
     config = find_provider_config(settings, name)
     resolved = credentials.resolve_secrets(name, config.kind)
-    if config.needs_key and not resolved.secrets:
+    # A Yandex service-account key file is a credential that lives in a file, not in a secret store.
+    key_file = (config.model_extra or {}).get("service_account_key_file")
+    if config.needs_key and not resolved.secrets and not key_file:
         raise credentials.missing_credentials_error(name, config.kind)
     for secret in resolved.secrets.values():
         register_secret(secret.reveal())
