@@ -223,7 +223,9 @@ class CumulativeStream:
 
     @property
     def finished(self) -> bool:
-        return self.lines > 0 and self.last_status != PARTIAL
+        # "" = a line with no alternative (a proxy's or gateway's JSON): not an end, or a 200 with
+        # some unrelated JSON body would pass for an empty answer
+        return self.lines > 0 and self.last_status not in (PARTIAL, "")
 
     def closing_chunk(self) -> Chunk:
         """The last chunk, once the body has ended after a terminal status."""
