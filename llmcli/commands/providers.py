@@ -53,12 +53,15 @@ def providers_status(
 ) -> None:
     """Check providers side by side: key present, accepted, reachable, latency, number of models."""
     from llmcli.config import load_settings
+    from llmcli.services.providers import find_provider_config
     from llmcli.services.status import check_providers, default_targets
 
     settings = load_settings()
     skipped: list[tuple[str, str]] = []
     if names:
         targets = list(dict.fromkeys(names))
+        for name in targets:
+            find_provider_config(settings, name)  # a typo is a usage error (2), not a down provider
     else:
         targets, skipped = default_targets(settings)
     report = check_providers(settings, targets, timeout=timeout)

@@ -174,3 +174,9 @@ def test_setup_says_when_the_environment_overrides_the_stored_key(run, configure
     result = run("providers", "setup", "fake", input="\nsk-other-0000000000\n\n")
     assert result.exit_code == 0, result.stderr
     assert "a key in the environment still wins" in result.stderr and "LLMCLI_FAKE_API_KEY" in result.stderr
+
+
+def test_status_of_an_unknown_name_is_a_usage_error(run, configured) -> None:
+    result = run("providers", "status", "fakee")
+    assert result.exit_code == 2 and "unknown provider 'fakee'" in result.stderr
+    assert "did you mean 'fake'" in result.stderr and configured.requests == []
