@@ -24,10 +24,11 @@ def keys_set(
     ),
 ) -> None:
     """Store a key: typed without echo on a terminal, or one line from stdin (printf %s "$KEY" | …)."""
-    from llmcli.config import load_settings, require_provider
+    from llmcli.config import load_settings
     from llmcli.services import credentials
+    from llmcli.services.providers import find_provider_config
 
-    config = require_provider(load_settings(), provider)
+    config = find_provider_config(load_settings(), provider)  # built-in, config.toml or `providers add`
     if not KIND_SECRETS.get(config.kind or ""):
         raise UsageError(f"{provider} ({config.kind}) takes no API key")
     if not insecure_storage:
@@ -61,16 +62,15 @@ def _read_secret(provider: str) -> str:
 @app.command("list")
 def keys_list(json_output: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
     """Show where each provider's key comes from (env, keyring, file or none) — never the key."""
-    from llmcli.config import load_settings, provider_config, provider_names
+    from llmcli.config import load_settings
     from llmcli.services import credentials
+    from llmcli.services.providers import find_provider_config, known_provider_names
 
     settings = load_settings()
     rows = []
     problems: set[str] = set()
-    for name in provider_names(settings):
-        config = provider_config(settings, name)
-        if config is None:
-            continue
+    for name in known_provider_names(settings):  # built-in, config.toml and `providers add`
+        config = find_provider_config(settings, name)
         kind = config.kind or ""
         if not config.needs_key:
             rows.append({"name": name, "kind": kind, "credentials": "not needed", "detail": ""})

@@ -159,7 +159,16 @@ def _assign(document: Any, parts: list[str], value: Any) -> None:
 
 def _check_provider_names(settings: config.Settings, parts: list[str], value: Any) -> None:
     if parts == ["default_provider"] or parts[0] == "roles" and parts[-1] == "provider":
-        config.require_provider(settings, str(value))
+        _require_provider(settings, str(value))
     elif parts == ["fallback"]:
         for name in settings.fallback:
-            config.require_provider(settings, name)
+            _require_provider(settings, name)
+
+
+def _require_provider(settings: config.Settings, name: str) -> None:
+    from llmcli.completion import provider_kinds
+
+    # Providers added with `llmcli providers add` live in the database, which config may not open;
+    # completion's index mirrors their names.
+    if name not in provider_kinds():
+        config.require_provider(settings, name)

@@ -52,12 +52,11 @@ def find_provider_config(settings: Settings, name: str) -> ProviderConfig:
     row = stored_providers().get(name)
     if row is not None:
         return stored_provider_config(row)
-    names = known_provider_names(settings)
+    names = sorted(set(known_provider_names(settings)) - {name})
     close = difflib.get_close_matches(name, names, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
     raise UsageError(
-        f"unknown provider {name!r}",
-        hint=hint + "known providers: " + ", ".join(names)
+        f"unknown provider {name!r}" + (f"; did you mean {close[0]!r}?" if close else ""),
+        hint="known providers: " + ", ".join(names)
         + "; add one with `llmcli providers add NAME --kind openai --base-url URL`",
     )
 

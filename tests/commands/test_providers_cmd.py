@@ -180,3 +180,19 @@ def test_status_of_an_unknown_name_is_a_usage_error(run, configured) -> None:
     result = run("providers", "status", "fakee")
     assert result.exit_code == 2 and "unknown provider 'fakee'" in result.stderr
     assert "did you mean 'fake'" in result.stderr and configured.requests == []
+
+
+def test_an_added_provider_works_with_keys_and_config_commands(run, configured, memory_keyring,
+                                                               llmcli_home) -> None:
+    assert run("providers", "add", "team", "--kind", "openai", "--base-url", configured.url + "/v1",
+               "--model", "gpt-fake").exit_code == 0
+    stored = run("keys", "set", "team", input=KEY + "\n")
+    assert stored.exit_code == 0, stored.stderr
+    assert memory_keyring.get_password("llmcli", "team") == KEY
+    listed = {r["name"]: r for r in json.loads(run("keys", "list", "--json").stdout)}
+    assert listed["team"]["credentials"] == "keyring"
+    assert run("config", "set", "default_provider", "team").exit_code == 0
+    asked = run("ask", "hello")  # the default provider is now the added one, its key from the keyring
+    assert (asked.exit_code, asked.stdout) == (0, "echo: hello\n"), asked.stderr
+    typo = run("config", "set", "default_provider", "teem")
+    assert typo.exit_code == 2 and "unknown provider 'teem'" in typo.stderr
