@@ -70,6 +70,18 @@ def complete(words: str, home: Path, shell: str = "bash") -> tuple[list[str], li
     return proc.stdout.split(), json.loads(heavy[-1][len("HEAVY="):])
 
 
+@pytest.mark.parametrize("args", [["providers", "--help"], ["providers", "status", "--help"],
+                                  ["models", "list", "--help"], ["history", "--help"],
+                                  ["history", "export", "--help"]])
+def test_help_of_these_commands_imports_nothing_heavy(args: list[str], llmcli_home: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMCLI_", "_LLMCLI_"))}
+    env.update(LLMCLI_HOME=str(llmcli_home), PROBE_HEAVY=json.dumps(HEAVY))
+    code = "import sys; sys.argv = ['llmcli', *%r]\n" % (args,) + PROBE
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert "Usage: llmcli" in proc.stdout
+    assert proc.stderr.splitlines()[-1] == "HEAVY=[]"
+
+
 @pytest.fixture
 def home(llmcli_home: Path) -> Path:
     llmcli_home.mkdir(parents=True, exist_ok=True)
