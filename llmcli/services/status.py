@@ -63,7 +63,6 @@ class ProviderHealth:
 @dataclass
 class StatusReport:
     results: list[ProviderHealth]
-    skipped: list[tuple[str, str]]  # (name, why)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -106,7 +105,7 @@ def check_providers(settings: Settings, names: list[str], *, timeout: float = DE
     history = _history_facts(store, names, warnings)  # while the requests are in flight
     deadline = time.monotonic() + timeout + grace
     results = []
-    for name, thread, index in zip(names, threads, range(len(names))):
+    for index, (name, thread) in enumerate(zip(names, threads)):
         thread.join(max(0.0, deadline - time.monotonic()))
         result = slots[index]  # read once: a late thread cannot change what is reported
         if result is None:
@@ -115,7 +114,7 @@ def check_providers(settings: Settings, names: list[str], *, timeout: float = DE
         result.cache_age_s, result.last_error_at, result.last_error = history.get(name, (None,) * 3)
         results.append(result)
     _cache_fetched(settings, results, store, warnings)
-    return StatusReport(results, [], warnings)
+    return StatusReport(results, warnings)
 
 
 def check_one(settings: Settings, name: str, timeout: float,
