@@ -1,7 +1,8 @@
 """Settings: built-in defaults < config.toml < LLMCLI_* env < command-line flags (overrides).
 
-Only services and commands (inside their functions) import this module: it pulls in pydantic-settings,
-which stays off the --help/completion path. Secrets never live here; they are resolved by
+Only services and commands (inside their functions) import this module: it pulls in pydantic, which
+stays off the --help/completion path (and pydantic-settings only when an LLMCLI_<FIELD> variable is
+set: config/models.build_settings). Secrets never live here; they are resolved by
 services.credentials (env → keyring → 0600 file).
 
 Unknown keys in config.toml are ignored with a warning (logged once per process, shown on stderr as
@@ -34,8 +35,7 @@ from llmcli.config.models import (
     ProviderConfig,
     RoleConfig,
     Settings,
-    env_enabled,
-    file_data,
+    build_settings,
 )
 from llmcli.errors import ConfigError, UsageError
 from llmcli.paths import get_paths
@@ -73,14 +73,10 @@ def load_settings(**overrides: Any) -> Settings:
 def _validate(
     data: dict[str, Any], overrides: dict[str, Any], path: Path, *, with_env: bool, changed: Sequence[str] = ()
 ) -> Settings:
-    file_token, env_token = file_data.set(data), env_enabled.set(with_env)
     try:
-        settings = Settings(**overrides)
+        settings = build_settings(data, overrides, with_env=with_env)
     except ValidationError as exc:
         raise config_error(exc, overrides, path, with_env=with_env, changed=list(changed)) from None
-    finally:
-        file_data.reset(file_token)
-        env_enabled.reset(env_token)
     _check_providers(settings, path)
     return settings
 

@@ -1,23 +1,21 @@
-"""The settings schema: pydantic models and the sources pydantic-settings reads, in priority order.
+"""The settings schema (plain pydantic models) and how its sources are merged, in priority order.
 
 Every model hides input values in its errors (`hide_input_in_errors`): a wrong-typed value may be a
 pasted key, and it must not be echoed back.
+
+pydantic-settings costs ~0.12 s to import, more than everything else `ask` does before its request
+(bench/README.md). It is only needed to read LLMCLI_<FIELD>[__<KEY>] variables, so `build_settings`
+imports it (config/env_settings.py) only when the environment holds one; otherwise the same layers
+are merged here the way pydantic-settings merges them (deep update, later wins) and validated by
+the same model: defaults < config.toml < LLMCLI_PROVIDER/MODEL/NO_LOG < flags.
 """
 
 from __future__ import annotations
 
 import os
-from contextvars import ContextVar
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    InitSettingsSource,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
 
 from llmcli import defaults as builtin
 
@@ -65,43 +63,16 @@ class RoleConfig(BaseModel):
     description: str | None = None
 
 
-# What the config-file source feeds pydantic-settings (set by load_settings), and whether the
-# environment counts (config set validates the file on its own).
-file_data: ContextVar[dict[str, Any] | None] = ContextVar("llmcli_file_data", default=None)
-env_enabled: ContextVar[bool] = ContextVar("llmcli_env_enabled", default=True)
-
-
-class _EnvShortcuts(PydanticBaseSettingsSource):
-    """LLMCLI_PROVIDER, LLMCLI_MODEL and LLMCLI_NO_LOG: the short names of DESIGN.md §7."""
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for env, field in (("LLMCLI_PROVIDER", "default_provider"), ("LLMCLI_MODEL", "default_model")):
-            if os.environ.get(env):
-                values[field] = os.environ[env]
-        if _truthy(os.environ.get("LLMCLI_NO_LOG")):
-            values["history"] = False
-        return values
-
-
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="LLMCLI_",
-        env_nested_delimiter="__",  # LLMCLI_DEFAULTS__TEMPERATURE=0.2
-        env_ignore_empty=True,
-        extra="ignore",
-        hide_input_in_errors=True,
-    )
+class Settings(BaseModel):
+    # validate_default: as BaseSettings does, so both ways of loading (see build_settings) agree
+    model_config = ConfigDict(hide_input_in_errors=True, extra="ignore", validate_default=True)
     default_provider: str | None = None
     default_model: str | None = None
     defaults: GenerationDefaults = Field(default_factory=GenerationDefaults)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     aliases: dict[str, str] = Field(default_factory=dict)
     roles: dict[str, RoleConfig] = Field(default_factory=dict)
-    fallback: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    fallback: list[str] = Field(default_factory=list)
     models_cache_ttl_hours: float = Field(default=24, ge=0)
     max_input_bytes: int = Field(default=2 * MiB, gt=0)
     history: bool = True
@@ -121,19 +92,65 @@ class Settings(BaseSettings):
         # app.py treats any LLMCLI_DEBUG but 0/false/no as on; a typo there must not be a config error
         return _truthy(value) if isinstance(value, str) else value
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        file_settings = InitSettingsSource(settings_cls, init_kwargs=file_data.get() or {})
-        if not env_enabled.get():
-            return (init_settings, file_settings)
-        return (init_settings, _EnvShortcuts(settings_cls), env_settings, file_settings)
+
+def build_settings(file_values: dict[str, Any], overrides: dict[str, Any], *, with_env: bool) -> Settings:
+    """Validated settings from config.toml values, (optionally) the environment, and flags."""
+    if with_env and reads_settings_env():
+        from llmcli.config.env_settings import settings_with_env
+
+        return settings_with_env(file_values, overrides)
+    file_values, overrides = _by_field_name(file_values), _by_field_name(overrides)
+    layers = [file_values, env_shortcuts(), overrides] if with_env else [file_values, overrides]
+    return Settings.model_validate(deep_update(*layers))
+
+
+def _by_field_name(values: dict[str, Any]) -> dict[str, Any]:
+    """Top-level keys matched to field names ignoring case, first one winning — as pydantic-settings'
+    init source does with `case_sensitive=False` (its default)."""
+    fields = {name.lower(): name for name in Settings.model_fields}
+    result: dict[str, Any] = {}
+    for key, value in values.items():
+        name = fields.get(key.lower())
+        if name is None:
+            result[key] = value  # not a setting: ignored by validation (extra="ignore")
+        elif name not in result:
+            result[name] = value
+    return result
+
+
+def reads_settings_env() -> bool:
+    """Does the environment hold a variable pydantic-settings would read (LLMCLI_<FIELD>[__...])?
+
+    Names are compared case-insensitively, as pydantic-settings does by default."""
+    fields = tuple("llmcli_" + name for name in Settings.model_fields)
+    for name in os.environ:
+        lowered = name.lower()
+        if lowered.startswith("llmcli_") and any(lowered == f or lowered.startswith(f + "__") for f in fields):
+            return True
+    return False
+
+
+def env_shortcuts() -> dict[str, Any]:
+    """LLMCLI_PROVIDER, LLMCLI_MODEL and LLMCLI_NO_LOG: the short names of DESIGN.md §7."""
+    values: dict[str, Any] = {}
+    for env, field in (("LLMCLI_PROVIDER", "default_provider"), ("LLMCLI_MODEL", "default_model")):
+        if os.environ.get(env):
+            values[field] = os.environ[env]
+    if _truthy(os.environ.get("LLMCLI_NO_LOG")):
+        values["history"] = False
+    return values
+
+
+def deep_update(*layers: dict[str, Any]) -> dict[str, Any]:
+    """Merge dicts left to right, tables key by key (what pydantic-settings does with its sources)."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = deep_update(merged[key], value)
+            else:
+                merged[key] = value
+    return merged
 
 
 def _truthy(value: str | None) -> bool:
