@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,12 +51,39 @@ POOL_TIMEOUT = 10.0
 # --- client ----------------------------------------------------------------------------------
 
 
+class _DeferredTrustContext(ssl.SSLContext):
+    """A client TLS context (hostname check, certificate required) whose trust store is loaded on
+    its first TLS connection: parsing certifi's ~150 roots costs ~20 ms, which a plain-http
+    endpoint (Ollama, vLLM, LM Studio on localhost) never needs. Until then it trusts nothing, so
+    it can only fail closed."""
+
+    _trust_lock = threading.Lock()
+    _trust_loaded = False
+
+    def wrap_socket(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._load_trust()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._load_trust()
+        return super().wrap_bio(*args, **kwargs)
+
+    def _load_trust(self) -> None:
+        with self._trust_lock:
+            if not self._trust_loaded:
+                import certifi
+
+                self.load_verify_locations(cafile=certifi.where())
+                self._trust_loaded = True
+
+
 @lru_cache(maxsize=8)
 def _ssl_context(ca_bundle: str | None, _mtime: float) -> ssl.SSLContext:
-    import certifi
-
-    context = ssl.create_default_context(cafile=certifi.where())
-    if ca_bundle:
+    # What ssl.create_default_context() builds, with certifi's roots loaded on first use.
+    context = _DeferredTrustContext(ssl.PROTOCOL_TLS_CLIENT)
+    if os.environ.get("SSLKEYLOGFILE"):
+        context.keylog_filename = os.environ["SSLKEYLOGFILE"]
+    if ca_bundle:  # read now: a bad ca_bundle is a config error before any request, not during one
         try:
             context.load_verify_locations(cafile=ca_bundle)
         except (OSError, ssl.SSLError) as exc:
