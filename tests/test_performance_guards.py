@@ -1,0 +1,181 @@
+"""Guards for the speed work of issue 9 (bench/README.md): deterministic, never wall-clock.
+
+- which modules a command imports (a heavy import sneaking back costs 0.05–0.4 s on every run);
+- how many SQL statements a history command runs (must not grow with the size of the history);
+- what the HTTP layer does before a request (no trust store parsed for a plain-http endpoint).
+
+The --help / --version / completion import budget is guarded in test_architecture.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmcli.types import MessageRecord
+from tests.fakes.openai_server import openai_server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Run llmcli's main() in a fresh interpreter and report the modules it imported (stderr, last line).
+PROBE = """
+import json, os, sys
+sys.argv = ["llmcli", *json.loads(os.environ["PROBE_ARGS"])]
+from llmcli.app import main
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code or 0
+sys.stdout.flush()
+sys.stderr.write("\\nPROBE=" + json.dumps({"code": code, "modules": sorted(sys.modules)}) + "\\n")
+"""
+
+
+def probe(args: list[str], env: dict[str, str], stdin: str = "") -> tuple[int, str, set[str]]:
+    proc = subprocess.run([sys.executable, "-c", PROBE], input=stdin, capture_output=True, text=True,
+                          env=dict(env, PROBE_ARGS=json.dumps(args)), cwd=ROOT, timeout=120)
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("PROBE=")]
+    assert line, proc.stderr
+    report = json.loads(line[-1][len("PROBE="):])
+    return report["code"], proc.stdout, set(report["modules"])
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+@pytest.fixture
+def fake_openai(e2e_env, llmcli_home):
+    """A fake OpenAI-compatible server configured as provider `fake`, its key in the environment."""
+    with openai_server(api_key="sk-guard", reply="Paris.") as srv:
+        llmcli_home.mkdir(parents=True, exist_ok=True)
+        (llmcli_home / "config.toml").write_text(
+            f'default_provider = "fake"\n[providers.fake]\nkind = "openai"\n'
+            f'base_url = "{srv.url}/v1"\nmodel = "gpt-fake"\n', encoding="utf-8")
+        env = dict(e2e_env, LLMCLI_FAKE_API_KEY="sk-guard")
+        env.pop("PYTHON_KEYRING_BACKEND", None)  # nothing may need a keyring backend at all
+        yield srv, env
+
+
+def test_piped_ask_with_the_key_in_the_environment_stays_lean(fake_openai, llmcli_home) -> None:
+    srv, env = fake_openai
+    code, out, modules = probe(["ask", "capital of France?"], env, stdin="one word\n")
+    assert code == 0 and out == "Paris.\n"
+    assert srv.requests[-1].headers["authorization"] == "Bearer sk-guard"
+    # env holds the secret: the keyring is never consulted (it costs ~0.1 s and may block on D-Bus)
+    assert "keyring" not in top_level(modules)
+    # no LLMCLI_<FIELD> variable set: config.toml is read without pydantic-settings (~0.06 s)
+    assert "pydantic_settings" not in top_level(modules)
+    # piped output is plain text: no Markdown renderer, no REPL toolkit
+    assert not {"prompt_toolkit", "markdown_it", "pygments"} & top_level(modules)
+    assert "rich.markdown" not in modules
+
+
+def test_settings_from_the_environment_still_apply(fake_openai) -> None:
+    """The fast settings path must not lose LLMCLI_<FIELD> variables: they switch to pydantic-settings."""
+    srv, env = fake_openai
+    env = dict(env, LLMCLI_DEFAULTS__TEMPERATURE="0.25")
+    code, _, modules = probe(["ask", "hi"], env)
+    assert code == 0 and srv.requests[-1].json["temperature"] == 0.25
+    assert "pydantic_settings" in top_level(modules)
+
+
+# --- SQL statements per history command ----------------------------------------------------------
+
+
+def seed(conversations: int) -> None:
+    from llmcli.storage import open_store
+
+    with open_store() as store:
+        for n in range(conversations):
+            cid = f"{n:06d}".ljust(32, "c")
+            stamp = f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}.000000+00:00"
+            store.save_message(MessageRecord(cid + "u", cid, "user", f"question {n} about kubernetes", stamp))
+            store.save_message(MessageRecord(cid + "a", cid, "assistant", f"answer {n}", stamp,
+                                             provider="fake", model="gpt-fake", prompt_tokens=3,
+                                             completion_tokens=2, latency_ms=10))
+
+
+@pytest.fixture
+def count_statements():
+    """Run a command in-process; return (exit code, number of SQL statements it executed)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from llmcli.app import build_app
+
+    app = build_app()
+
+    def run(*args: str) -> tuple[int, int]:
+        seen: list[str] = []
+
+        def on_execute(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+            seen.append(statement)
+
+        event.listen(Engine, "before_cursor_execute", on_execute)
+        try:
+            result = CliRunner().invoke(app, list(args))
+        finally:
+            event.remove(Engine, "before_cursor_execute", on_execute)
+        return result.exit_code, len(seen)
+
+    return run
+
+
+@pytest.mark.parametrize("args", [
+    ("history", "list", "-n", "20"),
+    ("history", "list", "-n", "20", "--json"),
+    ("history", "search", "kubernetes"),
+    ("history", "show", "000001"),
+    ("history", "stats"),
+])
+def test_history_commands_run_a_fixed_number_of_queries(count_statements, args) -> None:
+    """No N+1: the statements a history command runs do not grow with the history's size."""
+    seed(5)
+    code, small = count_statements(*args)
+    assert code == 0
+    seed(60)  # 55 more conversations (ids 000000…000059; the first five are already there)
+    code, large = count_statements(*args)
+    assert code == 0
+    assert large == small
+    assert small <= 16  # today 7–13, BEGINs and the migration check included
+
+
+# --- the HTTP layer --------------------------------------------------------------------------------
+
+
+def test_a_plain_http_endpoint_never_parses_the_trust_store() -> None:
+    from llmcli.providers.base import ProviderSpec
+    from llmcli.providers.http import build_client
+
+    with openai_server(reply="hi") as srv:
+        spec = ProviderSpec(name="local", kind="openai", base_url=srv.url + "/v1")
+        with build_client(spec) as client:
+            assert client.get("/v1/models").status_code == 200
+            context = client._transport._pool._ssl_context  # the context httpx was given
+    assert context.cert_store_stats()["x509_ca"] == 0
+    assert os.environ.get("SSLKEYLOGFILE") is None or context.keylog_filename
+
+
+def test_an_https_endpoint_still_verifies_against_the_default_roots() -> None:
+    """The deferred trust store is loaded on the first TLS connection: a certificate from an unknown
+    CA is refused (fail closed), the roots are there afterwards."""
+    from llmcli.errors import ProviderUnavailable
+    from llmcli.providers.base import ProviderSpec
+    from llmcli.providers.openai_compat import OpenAICompatProvider
+    from tests.fakes.tls import session_ca
+
+    with openai_server(tls=session_ca(), reply="hi") as srv:
+        provider = OpenAICompatProvider(ProviderSpec(name="tls", kind="openai", base_url=srv.url + "/v1"))
+        with pytest.raises(ProviderUnavailable, match="not trusted"):
+            provider.list_models()
+        context = provider._http()._transport._pool._ssl_context
+        provider.close()
+    assert context.cert_store_stats()["x509_ca"] > 50  # certifi's roots, loaded on demand
