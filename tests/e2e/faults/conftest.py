@@ -12,11 +12,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from tests.e2e.faults.checks import execute
+from tests.e2e.faults.fixtures import target_of  # noqa: F401 - for the tests in this folder
 from tests.e2e.faults.matrix import Case
 from tests.e2e.faults.targets import Target, base_env, make_target, start_server
 from tests.fakes.tls import session_ca, wrong_ca
@@ -85,18 +86,3 @@ def outcome(request, matrix_runs: MatrixRuns) -> Outcome:
     if result.error is not None:
         raise result.error
     return result
-
-
-@pytest.fixture
-def target_of(llmcli_exe: str, e2e_env: dict[str, str], llmcli_home: Path) -> Callable[..., Target]:
-    """target_of(kind, **server_state) → a Target whose fake server stops with the test."""
-    servers = []
-
-    def make(kind: str, **state: Any) -> Target:
-        server = start_server(kind, **state)
-        servers.append(server)
-        return make_target(kind, server, llmcli_home, e2e_env, llmcli_exe)
-
-    yield make
-    for server in servers:
-        server.stop()

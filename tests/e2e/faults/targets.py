@@ -47,7 +47,7 @@ LIMITS = {"timeout": 2.5, "connect_timeout": 1.0, "deadline": 8.0}
 class Gate:
     """Makes "N processes at once" literal on a 2-core box, where start-up would spread them out."""
 
-    def __init__(self, expected: int, max_wait: float = 25.0) -> None:
+    def __init__(self, expected: int, max_wait: float = 120.0) -> None:
         self.expected = expected
         self.max_wait = max_wait
         self.arrived = 0
