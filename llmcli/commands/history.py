@@ -12,7 +12,20 @@ from llmcli.completion import complete_provider
 from llmcli.errors import UsageError
 
 app = typer.Typer(help="Saved conversations: list, show, search, export/import, delete, stats.",
-                  no_args_is_help=True)
+                  no_args_is_help=True,
+                  epilog="\b\nExamples:\n  llmcli history list\n  llmcli history search \"нагрузочное\"\n")
+
+EXPORT_EPILOG = """\b
+Examples:
+  llmcli history export > all.jsonl
+  llmcli history export --format markdown 3f2a -o chat.md
+"""
+
+DELETE_EPILOG = """\b
+Examples:
+  llmcli history delete 3f2a
+  llmcli history delete --older-than 30d --yes
+"""
 
 ID_HELP = "Conversation id or a unique prefix of it."
 
@@ -23,7 +36,7 @@ def _service():
     return HistoryService()
 
 
-@app.command("list")
+@app.command("list", epilog="\b\nExamples:\n  llmcli history list -n 5\n  llmcli history list -p gigachat --json\n")
 def history_list(
     limit: int = typer.Option(20, "-n", "--limit", min=1, help="How many (newest first)."),
     provider: Optional[str] = typer.Option(None, "-p", "--provider", autocompletion=complete_provider,
@@ -41,7 +54,7 @@ def history_list(
                           r["last_model"], r["title"]] for r in rows])
 
 
-@app.command("show")
+@app.command("show", epilog="\b\nExamples:\n  llmcli history show 3f2a\n  llmcli history show 3f2a --markdown > chat.md\n")
 def history_show(
     conversation: str = typer.Argument(..., metavar="ID", help=ID_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -76,7 +89,7 @@ def _heading(m: dict) -> str:
     return " · ".join(parts)
 
 
-@app.command("search")
+@app.command("search", epilog="\b\nExample:\n  llmcli history search нагрузочное тестирование -n 5\n")
 def history_search(
     query: List[str] = typer.Argument(..., help="Words to find (every word must occur; Cyrillic works)."),
     limit: int = typer.Option(20, "-n", "--limit", min=1, help="How many hits, best first."),
@@ -93,7 +106,7 @@ def history_search(
                           " ".join(h["snippet"].split())] for h in hits])
 
 
-@app.command("export")
+@app.command("export", epilog=EXPORT_EPILOG)
 def history_export(
     conversations: Optional[List[str]] = typer.Argument(None, metavar="[ID]...",
                                                         help="Conversations (default: all)."),
@@ -125,7 +138,7 @@ def _write_file(path: str, pieces: Iterable[str], separator: str) -> int:
     return count
 
 
-@app.command("import")
+@app.command("import", epilog="\b\nExample:\n  llmcli history import all.jsonl\n")
 def history_import(
     file: str = typer.Argument(..., metavar="FILE", help="A .jsonl file from `history export`; - for stdin."),
 ) -> None:
@@ -144,7 +157,7 @@ def history_import(
                 + ("" if conversations or messages else " (everything was already there)"))
 
 
-@app.command("delete")
+@app.command("delete", epilog=DELETE_EPILOG)
 def history_delete(
     conversations: Optional[List[str]] = typer.Argument(None, metavar="[ID]...", help=ID_HELP),
     older_than: Optional[str] = typer.Option(
@@ -183,7 +196,7 @@ def interactive() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
 
 
-@app.command("stats")
+@app.command("stats", epilog="\b\nExamples:\n  llmcli history stats\n  llmcli history stats --since 7d --json\n")
 def history_stats(
     since: Optional[str] = typer.Option(None, "--since", metavar="AGE",
                                         help="Only the last 7d, 24h, … (or since a date)."),

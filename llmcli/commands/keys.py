@@ -13,10 +13,18 @@ from llmcli.errors import CredentialsError, UsageError
 app = typer.Typer(
     help="Manage API keys (kept in the OS keyring; environment variables win over stored keys).",
     no_args_is_help=True,
+    epilog="\b\nExamples:\n  llmcli keys set gigachat\n  llmcli keys list\n",
 )
 
+SET_EPILOG = """\b
+Examples:
+  llmcli keys set gigachat                        # asks for the key, no echo
+  printf %s "$KEY" | llmcli keys set openrouter   # from a script
+  llmcli keys set yandexgpt --insecure-storage    # no OS keyring (SSH, container)
+"""
 
-@app.command("set")
+
+@app.command("set", epilog=SET_EPILOG)
 def keys_set(
     provider: str = typer.Argument(..., help="Provider name, e.g. gigachat."),
     insecure_storage: bool = typer.Option(
@@ -59,7 +67,7 @@ def _read_secret(provider: str) -> str:
     return value
 
 
-@app.command("list")
+@app.command("list", epilog="\b\nExample:\n  llmcli keys list --json\n")
 def keys_list(json_output: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
     """Show where each provider's key comes from (env, keyring, file or none) — never the key."""
     from llmcli.config import load_settings
@@ -89,7 +97,7 @@ def keys_list(json_output: bool = typer.Option(False, "--json", help="Print a JS
     )
 
 
-@app.command("remove")
+@app.command("remove", epilog="\b\nExample:\n  llmcli keys remove openrouter\n")
 def keys_remove(provider: str = typer.Argument(..., help="Provider name.")) -> None:
     """Delete the stored key of a provider (keyring and plain-text file)."""
     from llmcli.config import load_settings, provider_config

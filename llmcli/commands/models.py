@@ -10,10 +10,17 @@ from llmcli import console
 from llmcli.completion import complete_provider
 
 app = typer.Typer(help="List the models of a provider (cached; --refresh asks the provider).",
-                  no_args_is_help=True)
+                  no_args_is_help=True, epilog="\b\nExample:\n  llmcli models list -p gigachat\n")
+
+LIST_EPILOG = """\b
+Examples:
+  llmcli models list
+  llmcli models list -p yandexgpt --refresh
+  llmcli models list -p gigachat --json | jq -r '.[].id'
+"""
 
 
-@app.command("list")
+@app.command("list", epilog=LIST_EPILOG)
 def models_list(
     provider: Optional[str] = typer.Option(None, "-p", "--provider", envvar="LLMCLI_PROVIDER",
                                            show_envvar=False, autocompletion=complete_provider,

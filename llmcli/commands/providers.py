@@ -15,15 +15,28 @@ if TYPE_CHECKING:
     from llmcli.services.status import ProviderHealth
 
 app = typer.Typer(help="List, check, add and set up providers (GigaChat, YandexGPT, OpenAI-compatible).",
-                  no_args_is_help=True)
+                  no_args_is_help=True,
+                  epilog="\b\nExamples:\n  llmcli providers list\n  llmcli providers status\n")
 
 STATUS_EPILOG = """\b
+Examples:
+  llmcli providers status
+  llmcli providers status gigachat yandexgpt --json
+
+\b
 Exit status: 0 when every checked provider answered; 3 when every failure
 is about credentials (missing or rejected); 6 otherwise.
 """
 
+ADD_EPILOG = """\b
+Examples:
+  llmcli providers add openrouter --kind openai --base-url https://openrouter.ai/api/v1 -m deepseek/deepseek-chat
+  llmcli providers add my-vllm -k openai --base-url http://gpu-box:8000/v1 --no-key
+  llmcli providers add giga-corp -k gigachat -o scope=GIGACHAT_API_CORP
+"""
 
-@app.command("list")
+
+@app.command("list", epilog="\b\nExamples:\n  llmcli providers list\n  llmcli providers list --json\n")
 def providers_list(json_output: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
     """Every configured provider (built-in, config.toml, added) and where its key comes from."""
     from llmcli.config import load_settings
@@ -92,7 +105,7 @@ def _status_row(r: ProviderHealth) -> list:
             describe_age(r.cache_age_s) if r.cache_age_s is not None else "", detail]
 
 
-@app.command("add")
+@app.command("add", epilog=ADD_EPILOG)
 def providers_add(
     name: str = typer.Argument(..., help="A new name, e.g. my-vllm."),
     kind: str = typer.Option(..., "--kind", "-k",
@@ -116,7 +129,7 @@ def providers_add(
                      f"then `llmcli providers status {name}`")
 
 
-@app.command("remove")
+@app.command("remove", epilog="\b\nExample:\n  llmcli providers remove my-vllm\n")
 def providers_remove(name: str = typer.Argument(..., help="A provider added with `providers add`.",
                                                 autocompletion=complete_provider)) -> None:
     """Remove a provider added with `providers add` (its stored key stays: `llmcli keys remove NAME`)."""
@@ -127,7 +140,7 @@ def providers_remove(name: str = typer.Argument(..., help="A provider added with
     console.info(f"removed provider {name}")
 
 
-@app.command("setup")
+@app.command("setup", epilog="\b\nExamples:\n  llmcli providers setup gigachat\n  llmcli providers setup my-vllm --kind openai\n")
 def providers_setup(
     name: str = typer.Argument(..., help="A provider to set up (existing, or a new name).",
                                autocompletion=complete_provider),
