@@ -1,5 +1,8 @@
 """A conversation turn: assemble the context, stream the reply, save both sides.
 
+The context is the system prompt and the newest turns that fit the model's context window; older
+turns are left out (services/context.py) and the user is told through `result.notices`.
+
 Returns data and iterators; never prints. The user message is saved while the request is in flight
 (storage is imported in a background thread), the reply when the stream ends — complete, or partial
 and marked (`interrupted` on Ctrl-C/SIGTERM/closed stdout, `error` when the stream broke).
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from llmcli.errors import LlmcliError, TerminateRequested
 from llmcli.services import providers as provider_registry
 from llmcli.services.models import check_model
+from llmcli.services.context import FittedContext, context_window, fit_context, reply_reserve
 from llmcli.services.recorder import Recorder
 from llmcli.types import (
     FINISH_ERROR,
@@ -28,7 +32,7 @@ from llmcli.types import (
 )
 
 if TYPE_CHECKING:
-    from llmcli.config import Settings
+    from llmcli.config import ProviderConfig, Settings
     from llmcli.providers.base import Provider
     from llmcli.storage import Store
 
@@ -55,6 +59,9 @@ class TurnRequest:
     conversation: str | None = None  # id or unique prefix
     continue_last: bool = False
     log: bool = True
+    # The conversation so far, when the caller keeps it (the chat REPL): no store lookup is made, and
+    # `conversation` must then be its full id.
+    history: list[MessageRecord] | None = None
 
 
 @dataclass
@@ -105,15 +112,17 @@ class Turn:
 
     def __init__(self, provider: Provider, model: str, messages: list[Message], options: ChatOptions,
                  result: TurnResult, recorder: Recorder, user_record: MessageRecord,
-                 system_record: MessageRecord | None) -> None:
+                 system_record: MessageRecord | None, *, context: FittedContext | None = None) -> None:
         self.provider = provider
         self.model = model
         self.messages = messages
+        self.context = context  # what was left out to fit the context window, if anything
         self.options = options
         self.result = result
         self._recorder = recorder
         self._user_record = user_record
         self._system_record = system_record
+        self._reply: MessageRecord | None = None  # set when the stream has ended
 
     def chunks(self) -> Iterator[Chunk]:
         self._recorder.run_in_background(self._save_prompt)
@@ -152,7 +161,8 @@ class Turn:
                 interrupted = error is not None and error.startswith(("Interrupted", "Terminated"))
                 self.result.finish_reason = FINISH_INTERRUPTED if interrupted else FINISH_ERROR
             self._close_provider()
-            self.result.saved = self._recorder.finish(lambda store: self._save_reply(store, error))
+            self._reply = self._reply_record(error)
+            self.result.saved = self._recorder.finish(self._save_reply)
             self.result.warnings.extend(self._recorder.warnings)
 
     def _absorb(self, chunk: Chunk) -> None:
@@ -180,10 +190,14 @@ class Turn:
             store.save_message(self._system_record, title=self._user_record.text)
         store.save_message(self._user_record)
 
-    def _save_reply(self, store: Store, error: str | None) -> None:
+    def _save_reply(self, store: Store) -> None:
+        if self._reply is not None:
+            store.save_message(self._reply)
+
+    def _reply_record(self, error: str | None) -> MessageRecord:
         r = self.result
         usage = r.usage
-        store.save_message(MessageRecord(
+        return MessageRecord(
             id=r.message_id, conversation_id=r.conversation_id, role="assistant", text=r.text,
             created_at=now_iso(), provider=r.provider, model=r.server_model or r.model,
             finish_reason=r.finish_reason, complete=r.complete,
@@ -191,7 +205,13 @@ class Turn:
             completion_tokens=usage.completion_tokens if usage else None,
             cached_tokens=usage.cached_tokens if usage else None,
             latency_ms=r.latency_ms, error=error, request_id=r.request_id,
-        ))
+        )
+
+    def records(self) -> list[MessageRecord]:
+        """This turn as history records (system prompt if set, question, and the reply once the stream
+        has ended), so a caller that keeps the conversation in memory (the REPL) holds what was saved."""
+        found = [r for r in (self._system_record, self._user_record, self._reply) if r is not None]
+        return found
 
 
 class ChatService:
@@ -209,7 +229,10 @@ class ChatService:
 
         history: list[MessageRecord] = []
         conversation_id = new_id()
-        if request.continue_last or request.conversation:
+        if request.history is not None:
+            history = list(request.history)
+            conversation_id = request.conversation or conversation_id
+        elif request.continue_last or request.conversation:
             store = store or _open_history(request)
             found = (store.resolve_conversation(request.conversation) if request.conversation
                      else store.last_conversation_id())
@@ -220,10 +243,12 @@ class ChatService:
         defaults = settings.defaults
         system = request.system if request.system is not None else (None if history else defaults.system)
         messages = context_messages(history, system) + [Message("user", request.prompt)]
+        max_tokens = _first(request.max_tokens, defaults.max_tokens)
+        fitted = _fit_context(messages, name, config, model, max_tokens, store)
         options = ChatOptions(
             temperature=_first(request.temperature, defaults.temperature),
             top_p=_first(request.top_p, defaults.top_p),
-            max_tokens=_first(request.max_tokens, defaults.max_tokens),
+            max_tokens=max_tokens,
             stream=request.stream,
             session_id=conversation_id,
             extra=dict(request.extra),
@@ -234,9 +259,34 @@ class ChatService:
             system_record = MessageRecord(new_id(), conversation_id, "system", system or "", stamp)
         user_record = MessageRecord(new_id(), conversation_id, "user", request.prompt, stamp)
         result = TurnResult(conversation_id, new_id(), name, model)
+        notice = fitted.notice(model)
+        if notice:
+            result.notices.append(notice)
         recorder = Recorder(enabled=request.log and settings.history, store=store)
         provider = provider_registry.open_provider(replace(spec, model=model))
-        return Turn(provider, model, messages, options, result, recorder, user_record, system_record)
+        return Turn(provider, model, fitted.messages, options, result, recorder, user_record, system_record,
+                    context=fitted)
+
+
+def _fit_context(messages: list[Message], name: str, config: ProviderConfig, model: str,
+                 max_tokens: int | None, store: Store | None) -> FittedContext:
+    """Leave out the oldest turns that would overflow the model's context window (services/context.py).
+
+    The model cache is read only when the store is already open (a conversation is being continued):
+    a fresh one-shot `ask` has nothing to leave out and must not pay for opening the database.
+    """
+    cached = None
+    if store is not None and len(messages) > 2:
+        try:
+            found = store.cached_models(name)
+        except LlmcliError:
+            found = None
+        cached = found[0] if found else None
+    window = context_window(config.kind or "", model, config.model_extra or {}, cached)
+    fitted = fit_context(messages, window.tokens, reply_reserve(window.tokens, max_tokens))
+    if fitted.overflow and window.source == "default":
+        fitted = replace(fitted, overflow=False)  # a guessed window is no reason to warn about a big prompt
+    return fitted
 
 
 def _open_history(request: TurnRequest) -> Store:
