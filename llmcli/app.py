@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 # name -> module exposing either `app` (a Typer group) or `command` (a single command function)
 COMMANDS: dict[str, str] = {
     "ask": "llmcli.commands.ask",
+    "chat": "llmcli.commands.chat",
     "keys": "llmcli.commands.keys",
     "config": "llmcli.commands.config",
     "providers": "llmcli.commands.providers",
