@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from llmcli import __version__
 
+TYPE_CHECKING = False  # typing costs ~13 ms to import: half of `--version`
 if TYPE_CHECKING:
+    from typing import Any
+
     import typer
 
 # name -> module exposing either `app` (a Typer group) or `command` (a single command function)
@@ -122,7 +124,8 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-def build_app() -> typer.Typer:
+def build_app(only: str | None = None) -> typer.Typer:
+    """The root app with every command, or with command `only` (see `_command_of`)."""
     import importlib
 
     import typer
@@ -168,6 +171,8 @@ def build_app() -> typer.Typer:
         _setup_logging(debug)
 
     for name, module_name in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         module = importlib.import_module(module_name)
         if hasattr(module, "app"):
             app.add_typer(module.app, name=name)
@@ -189,14 +194,30 @@ def __getattr__(name: str) -> Any:  # `from llmcli.app import app` builds the ap
     raise AttributeError(name)
 
 
+def _command_of(argv: list[str]) -> str | None:
+    """The one command this run invokes, when argv says so for sure; None means build them all.
+
+    typer converts every registered command's signature into parameters at start-up (~10 ms for
+    all of them); a run of `ask` needs `ask` only. The root --help, shell completion and anything
+    unexpected (a typo gets "did you mean") still see every command."""
+    if any(name.endswith("_COMPLETE") for name in os.environ if name.startswith("_LLMCLI")):
+        return None
+    words = [arg for arg in argv if arg != "--debug"]  # the one root option that may come first
+    return words[0] if words and words[0] in COMMANDS else None
+
+
 def main() -> None:
     argv = sys.argv[1:]
     if argv in (["--version"], ["-V"]):
         sys.stdout.write(f"llmcli {__version__}\n")
         return
+    if "ask" in argv[:2]:  # start what `ask` will need on another core, before typer loads
+        from llmcli.commands.prestart import prestart
+
+        prestart(argv)
     _install_sigterm()
     try:
-        get_app()(prog_name="llmcli")
+        build_app(_command_of(argv))(prog_name="llmcli")
     except SystemExit as exc:
         code = exc.code
         try:

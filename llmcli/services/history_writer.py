@@ -122,7 +122,7 @@ def prestart() -> None:
     if _prestarted is None:
         try:
             _prestarted = HistoryWriter.spawn()
-        except OSError:
+        except Exception:  # noqa: BLE001 - no interpreter to start (embedded, frozen): use a thread
             _prestarted = None
 
 
