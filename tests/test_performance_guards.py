@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,12 @@ from tests.fakes.openai_server import openai_server
 ROOT = Path(__file__).resolve().parents[1]
 
 # Run llmcli's main() in a fresh interpreter and report the modules it imported (stderr, last line).
+# and the processes it started (an audit hook sees every subprocess.Popen).
 PROBE = """
 import json, os, sys
+spawned = []
+sys.addaudithook(lambda event, args: spawned.append(" ".join(map(str, args[1] or ())))
+                 if event == "subprocess.Popen" else None)
 sys.argv = ["llmcli", *json.loads(os.environ["PROBE_ARGS"])]
 from llmcli.app import main
 code = 0
@@ -34,17 +39,26 @@ try:
 except SystemExit as exc:
     code = exc.code or 0
 sys.stdout.flush()
-sys.stderr.write("\\nPROBE=" + json.dumps({"code": code, "modules": sorted(sys.modules)}) + "\\n")
+report = {"code": code, "modules": sorted(sys.modules), "spawned": spawned}
+sys.stderr.write("\\nPROBE=" + json.dumps(report) + "\\n")
 """
 
 
-def probe(args: list[str], env: dict[str, str], stdin: str = "") -> tuple[int, str, set[str]]:
+def probe_report(args: list[str], env: dict[str, str], stdin: str = "") -> tuple[dict, str]:
     proc = subprocess.run([sys.executable, "-c", PROBE], input=stdin, capture_output=True, text=True,
                           env=dict(env, PROBE_ARGS=json.dumps(args)), cwd=ROOT, timeout=120)
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("PROBE=")]
     assert line, proc.stderr
-    report = json.loads(line[-1][len("PROBE="):])
-    return report["code"], proc.stdout, set(report["modules"])
+    return json.loads(line[-1][len("PROBE="):]), proc.stdout
+
+
+def probe(args: list[str], env: dict[str, str], stdin: str = "") -> tuple[int, str, set[str]]:
+    report, stdout = probe_report(args, env, stdin)
+    return report["code"], stdout, set(report["modules"])
+
+
+def writers_started(report: dict) -> int:
+    return sum("history_writer" in command for command in report["spawned"])
 
 
 def top_level(modules: set[str]) -> set[str]:
@@ -76,6 +90,55 @@ def test_piped_ask_with_the_key_in_the_environment_stays_lean(fake_openai, llmcl
     # piped output is plain text: no Markdown renderer, no REPL toolkit
     assert not {"prompt_toolkit", "markdown_it", "pygments"} & top_level(modules)
     assert "rich.markdown" not in modules
+
+
+def test_piped_ask_saves_history_from_a_writer_process(fake_openai, llmcli_home) -> None:
+    """The storage stack (~0.3 s of imports) loads in a separate process started before typer, so
+    it runs on another core instead of competing with the request for the GIL."""
+    _, env = fake_openai
+    report, out = probe_report(["ask", "capital?"], env)
+    assert report["code"] == 0 and out == "Paris.\n"
+    assert not {"sqlalchemy", "sqlmodel"} & top_level(set(report["modules"]))
+    assert writers_started(report) == 1
+    with sqlite3.connect(llmcli_home / "history.db") as db:
+        rows = db.execute("SELECT role, text, complete FROM messages ORDER BY seq").fetchall()
+    assert rows == [("user", "capital?", 1), ("assistant", "Paris.", 1)]
+
+
+def test_a_broken_history_database_costs_a_warning_not_the_answer(fake_openai, llmcli_home) -> None:
+    _, env = fake_openai
+    (llmcli_home / "history.db").write_bytes(b"this is not a database" * 100)
+    proc = subprocess.run([sys.executable, "-m", "llmcli", "ask", "capital?"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "Paris.\n"
+    assert proc.stderr.startswith("warning: history not saved:") and "not a SQLite database" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["ask", "--no-log", "hi"], ["ask", "-c", "hi"], ["ask", "--help"],
+                                  ["history", "list"]])
+def test_no_writer_process_when_the_run_cannot_use_one(fake_openai, args) -> None:
+    """-c reads history in this process anyway; --no-log and --help save nothing."""
+    _, env = fake_openai
+    report, _ = probe_report(args, env)
+    assert report["code"] == 0 and writers_started(report) == 0
+
+
+def test_no_writer_process_with_history_off_in_the_environment(fake_openai) -> None:
+    _, env = fake_openai
+    report, _ = probe_report(["ask", "hi"], dict(env, LLMCLI_NO_LOG="1"))
+    assert report["code"] == 0 and writers_started(report) == 0
+
+
+def test_a_command_builds_only_itself(fake_openai) -> None:
+    """typer turns every registered command's signature into parameters at start-up: `ask` builds
+    `ask` only (the root --help and completion still list everything: test_architecture.py)."""
+    from llmcli.app import COMMANDS
+
+    _, env = fake_openai
+    code, _, modules = probe(["ask", "hi"], env)
+    assert code == 0
+    assert "llmcli.commands.ask" in modules
+    assert [m for name, m in COMMANDS.items() if name != "ask" and m in modules] == []
 
 
 def test_settings_from_the_environment_still_apply(fake_openai) -> None:
