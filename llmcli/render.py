@@ -35,7 +35,8 @@ _HEADING = re.compile(r"^ {0,3}#{1,6}(\s|$)")
 
 
 class MarkdownStream:
-    def __init__(self, console: Console | None = None, *, refresh_seconds: float = LIVE_REFRESH_SECONDS) -> None:
+    def __init__(self, console: Console | None = None, *,
+                 refresh_seconds: float = LIVE_REFRESH_SECONDS) -> None:
         self.console = console or Console(highlight=False, soft_wrap=False)
         self.refresh_seconds = refresh_seconds
         self._partial: list[str] = []  # pieces of the line after the last newline

@@ -47,8 +47,8 @@ def command(
 
     settings = load_settings()
     seed = stdin_text(settings.max_input_bytes)
-    session = ChatSession(settings, provider=provider, model=model, system=system,
-                          temperature=temperature, max_tokens=max_tokens, log=not no_log)
+    session = ChatSession(settings, provider=provider, model=model, system=system, temperature=temperature,
+                          max_tokens=max_tokens, log=not no_log, open_store=False)  # opened by warm_up
     terminal = None
     try:
         repl = ChatRepl(session)

@@ -8,15 +8,16 @@ kept, marked interrupted) and returns to the prompt; SIGTERM saves the same way 
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable
 
 from llmcli import console
 from llmcli.commands import repl_commands
 from llmcli.commands.repl_commands import Slash, UnknownSlash
+from llmcli.commands.repl_stream import stream_reply
 from llmcli.errors import LlmcliError, TerminateRequested, UsageError
 
 if TYPE_CHECKING:
@@ -51,6 +52,9 @@ class ChatRepl:
         from llmcli.commands.repl_input import prompt_message
 
         assert self.reader is not None
+        self.session.warm_up()
+        if console.color_allowed():
+            threading.Thread(target=_import_renderer, daemon=True).start()
         # Quiet between prompts too, so keys typed while a reply starts are kept for the next prompt
         # (prompt_toolkit restores this state, not the cooked one, when each prompt ends).
         with self.terminal_quiet():
@@ -114,23 +118,8 @@ class ChatRepl:
         return None
 
     def _stream(self, turn: Turn) -> None:
-        chunks = turn.chunks()
-        writer = self.writer_factory()
-        gate = InterruptGate()
-        with self.terminal_quiet(), gate.installed():
-            try:
-                for chunk in chunks:  # Ctrl-C here (waiting for the server) stops the reply at once
-                    with gate.drawing():
-                        writer.feed(chunk.text)
-            except KeyboardInterrupt as exc:  # also TerminateRequested
-                _throw_into(chunks, exc)  # raised while drawing: the turn still records why it stopped
-                raise
-            finally:
-                try:
-                    with gate.drawing():
-                        writer.close()
-                finally:
-                    chunks.close()  # a reply abandoned mid-way is saved now, marked interrupted
+        with self.terminal_quiet():
+            stream_reply(turn, self.writer_factory())
 
     # --- slash commands ---------------------------------------------------------------------------
 
@@ -173,7 +162,8 @@ class ChatRepl:
             if names:
                 console.out("cached models: " + ", ".join(names))
             else:
-                console.out(f"(no cached model list; `llmcli models list -p {self.session.provider}` fetches it)")
+                provider = self.session.provider
+                console.out(f"(no cached model list; `llmcli models list -p {provider}` fetches it)")
             return
         for note in self.session.set_model(arg):
             console.warn(note)
@@ -249,55 +239,8 @@ class ChatRepl:
             console.out("")
 
 
-class InterruptGate:
-    """Ctrl-C (or SIGTERM) arriving while a piece of the reply is being drawn takes effect once the
-    drawing is done: an interrupt in the middle of a live-region redraw would leave the terminal and
-    rich disagreeing about what is on screen (stale lines). Elsewhere it acts at once."""
-
-    def __init__(self) -> None:
-        self._drawing = False
-        self._pending: BaseException | None = None
-
-    def _on_signal(self, signum: int, frame: object) -> None:
-        error = TerminateRequested() if signum == signal.SIGTERM else KeyboardInterrupt()
-        if not self._drawing:
-            raise error
-        if self._pending is None or isinstance(error, TerminateRequested):
-            self._pending = error
-
-    @contextmanager
-    def installed(self) -> Iterator[None]:
-        try:
-            previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        except ValueError:  # not the main thread: signals cannot reach us here anyway
-            yield
-            return
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-    @contextmanager
-    def drawing(self) -> Iterator[None]:
-        self._drawing = True
-        try:
-            yield
-        finally:
-            self._drawing = False
-            pending, self._pending = self._pending, None
-            if pending is not None:
-                raise pending
-
-
-def _throw_into(chunks: Iterator[object], error: BaseException) -> None:
-    throw = getattr(chunks, "throw", None)
-    if throw is None:
-        return
-    try:
-        throw(error)
-    except BaseException:  # noqa: BLE001 - the same error comes back (or the stream had ended)
-        pass
+def _import_renderer() -> None:
+    import llmcli.render  # noqa: F401 - rich.markdown and pygments, loaded while the user types
 
 
 def _who(record: MessageRecord) -> str:

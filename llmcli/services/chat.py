@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from llmcli.errors import LlmcliError, TerminateRequested
 from llmcli.services import providers as provider_registry
-from llmcli.services.models import check_model
 from llmcli.services.context import FittedContext, context_window, fit_context, reply_reserve
+from llmcli.services.models import check_model
 from llmcli.services.recorder import Recorder
 from llmcli.types import (
     FINISH_ERROR,

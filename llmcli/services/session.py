@@ -16,6 +16,7 @@ from llmcli.errors import LlmcliError, UsageError
 from llmcli.services import providers as provider_registry
 from llmcli.services.chat import ChatService, Turn, TurnRequest, context_messages, new_id
 from llmcli.services.context import context_window, estimate_tokens, reply_reserve
+from llmcli.services.models import check_model
 from llmcli.types import MessageRecord, ModelInfo
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ class ChatSession:
         self.provider = provider or provider_registry.default_provider_name(settings)
         config = provider_registry.find_provider_config(settings, self.provider)
         self.model = provider_registry.resolve_model(settings, self.provider, config, model)
+        check_model(self.provider, self.model, config.base_url)  # a typo fails now, not at the first turn
         self.system = system  # None: the conversation's own system prompt (or the configured default)
         self._system_pending = system is not None  # saved with the next turn
         self.options: dict[str, Any] = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
@@ -202,8 +204,6 @@ class ChatSession:
     def set_model(self, name: str) -> list[str]:
         """Switch model; UsageError (with "did you mean") when the cached model list does not know it —
         the same check `ask -m` makes, so the session stays on a model that works."""
-        from llmcli.services.models import check_model
-
         model = self.settings.aliases.get(name, name)
         config = provider_registry.find_provider_config(self.settings, self.provider)
         check_model(self.provider, model, config.base_url)
@@ -288,6 +288,14 @@ class ChatSession:
             return None  # the turn's recorder opens its own meanwhile
         return self.store()
 
+    def warm_up(self) -> None:
+        """While the user types: open the history database and import the provider's adapter (httpx),
+        so the first answer does not wait for either."""
+        if self._store is None:
+            self._store = _StoreOpener()
+        config = provider_registry.find_provider_config(self.settings, self.provider)
+        threading.Thread(target=_import_adapter, args=(config.kind or "",), daemon=True).start()
+
     def close(self) -> None:
         if self._store is not None and self._store.ready():
             store = self.store()
@@ -301,6 +309,18 @@ class ChatSession:
         used = sum(estimate_tokens(m.content) for m in context_messages(self.history, self.system))
         room = window.tokens - reply_reserve(window.tokens, self.effective_options()["max_tokens"])
         if self.history and used > room:
-            return [f"this conversation (about {used:,} tokens) is larger than the {window.tokens:,}-token "
-                    f"context of {self.model}: the oldest turns will be left out"]
+            note = (f"this conversation (about {used:,} tokens) is larger than the {window.tokens:,}-token "
+                    f"context of {self.model}: the oldest turns will be left out")
+            return [note]
         return []
+
+
+def _import_adapter(kind: str) -> None:
+    import importlib
+
+    from llmcli.providers import ADAPTERS
+
+    try:
+        importlib.import_module(ADAPTERS.get(kind, "").partition(":")[0])
+    except Exception:  # noqa: BLE001 - only a head start: the turn reports any real problem
+        pass

@@ -71,14 +71,16 @@ def test_help_lists_every_command_and_the_keys() -> None:
 # --- completion (prompt_toolkit's Document, no terminal)
 
 
-def completions(text: str, providers=("gigachat", "ollama", "yandexgpt"), models=("GigaChat-2", "GigaChat-2-Max")):
+def completions(text: str, providers=("gigachat", "ollama", "yandexgpt"),
+                models=("GigaChat-2", "GigaChat-2-Max")) -> list[str]:
     from prompt_toolkit.completion import CompleteEvent
     from prompt_toolkit.document import Document
 
     from llmcli.commands.repl_input import ReplCompleter
 
     completer = ReplCompleter(lambda: list(providers), lambda: list(models))
-    return [c.text for c in completer.get_completions(Document(text), CompleteEvent(completion_requested=True))]
+    found = completer.get_completions(Document(text), CompleteEvent(completion_requested=True))
+    return [c.text for c in found]
 
 
 def test_tab_completes_commands_providers_models_and_settings() -> None:
@@ -92,3 +94,24 @@ def test_tab_completes_commands_providers_models_and_settings() -> None:
     assert completions("/set temperature 0") == []
     assert completions("hello /pro") == []
     assert completions("/history x") == []
+
+
+def test_chat_help_loads_neither_the_line_editor_nor_anything_heavy() -> None:
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, json\n"
+        "sys.argv = ['llmcli', 'chat', '--help']\n"
+        "from llmcli.app import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "wanted = ('prompt_toolkit', 'httpx', 'sqlmodel', 'sqlalchemy', 'keyring', 'pydantic_settings')\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules} & set(wanted))\n"
+        "loaded += [m for m in ('rich.markdown', 'rich.live') if m in sys.modules]\n"
+        "sys.stderr.write('LOADED=' + json.dumps(loaded) + '\\n')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "Chat interactively" in proc.stdout
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED=")]
+    assert line and json.loads(line[0][len("LOADED="):]) == []

@@ -24,7 +24,8 @@ def strip_ansi(text: str) -> str:
     return ANSI.sub("", text)
 
 
-_TOKEN = re.compile(r"\x1b\[([0-?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[=>()][0-9A-Za-z]?|\x1b[78]|[\r\n\b]|[^\x1b\r\n\b]+")
+_TOKEN = re.compile(r"\x1b\[([0-?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[=>()][0-9A-Za-z]?"
+                    r"|\x1b[78]|[\r\n\b]|[^\x1b\r\n\b]+")
 
 
 def render_screen(raw: str, cols: int) -> str:

@@ -105,7 +105,8 @@ def test_ctrl_c_mid_stream_then_the_next_turn_carries_the_partial_reply(start, s
     assert sent[1]["role"] == "assistant" and sent[1]["content"].startswith("Word1 Word2")
     chat.ctrl("d")
     assert chat.wait_exit() == 0
-    rows = db_rows(llmcli_home, "SELECT finish_reason, complete FROM messages WHERE role = 'assistant' ORDER BY seq")
+    rows = db_rows(llmcli_home,
+                   "SELECT finish_reason, complete FROM messages WHERE role = 'assistant' ORDER BY seq")
     assert [(r["finish_reason"], r["complete"]) for r in rows] == [("interrupted", 0), ("stop", 1)]
 
 
@@ -195,7 +196,8 @@ def test_sigterm_mid_stream_saves_the_partial_reply_and_exits_143(start, server,
     chat.expect("Word10 ")
     chat.kill(signal.SIGTERM)
     assert chat.wait_exit() == 143
-    (reply,) = db_rows(llmcli_home, "SELECT text, finish_reason, complete FROM messages WHERE role = 'assistant'")
+    (reply,) = db_rows(llmcli_home,
+                       "SELECT text, finish_reason, complete FROM messages WHERE role = 'assistant'")
     assert reply["text"].startswith("Word1 Word2") and (reply["finish_reason"], reply["complete"]) == (
         "interrupted", 0)
 
@@ -220,7 +222,8 @@ def test_errors_keep_the_session_alive(start, server) -> None:
     assert "Traceback" not in chat.text
 
 
-def test_piped_stdin_seeds_the_chat_which_goes_on_from_the_terminal(llmcli_exe, env, server, tmp_path) -> None:
+def test_piped_stdin_seeds_the_chat_which_goes_on_from_the_terminal(llmcli_exe, env, server,
+                                                                    tmp_path) -> None:
     notes = tmp_path / "notes.md"
     notes.write_text("my notes", encoding="utf-8")
     chat = PtySession("/bin/sh", ["-c", f'"{llmcli_exe}" chat < "{notes}"'], env)
@@ -234,8 +237,8 @@ def test_piped_stdin_seeds_the_chat_which_goes_on_from_the_terminal(llmcli_exe, 
         assert chat.wait_exit() == 0
     finally:
         chat.close()
-    assert [m["content"] for m in chat_requests(server)[-1].json["messages"]] == ["my notes", "echo: my notes",
-                                                                                   "and more"]
+    sent = [m["content"] for m in chat_requests(server)[-1].json["messages"]]
+    assert sent == ["my notes", "echo: my notes", "and more"]
 
 
 def test_continue_shows_the_last_turns_and_goes_on(start, server) -> None:

@@ -60,7 +60,8 @@ def test_oldest_turns_are_left_out_whole_keeping_system_and_newest() -> None:
     assert [m.content[:2] for m in kept[1:-1]] == ["q4", "a4", "q5", "a5", "q6", "a6"]
     assert (fitted.left_out_turns, fitted.left_out_messages) == (3, 6)
     assert fitted.estimated_tokens <= 1000 - 300
-    assert fitted.notice("llama-lite") == "left out 3 oldest turns to fit the 1,000-token context of llama-lite"
+    expected = "left out 3 oldest turns to fit the 1,000-token context of llama-lite"
+    assert fitted.notice("llama-lite") == expected
 
 
 def test_one_left_out_turn_reads_naturally() -> None:
@@ -141,7 +142,8 @@ def settings(llmcli_home, monkeypatch):
 def records(turns: int) -> list[MessageRecord]:
     found = []
     for n, message in enumerate(m for t in range(1, turns + 1) for m in turn(t)):
-        found.append(MessageRecord(f"m{n}", "c1", message.role, message.content, f"2026-01-01T00:00:{n:02d}+00:00"))
+        stamp = f"2026-01-01T00:00:{n:02d}+00:00"
+        found.append(MessageRecord(f"m{n}", "c1", message.role, message.content, stamp))
     return found
 
 
