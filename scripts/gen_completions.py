@@ -24,7 +24,10 @@ def render(shell: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("_LLMCLI_")}
     env["_LLMCLI_COMPLETE"] = f"source_{shell}"
     proc = subprocess.run([sys.executable, "-m", "llmcli"], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=True)
+                          text=True, timeout=60)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise SystemExit(f"cannot run `{sys.executable} -m llmcli` (is llmcli installed for this Python? "
+                         f"try .venv/bin/python):\n{proc.stderr.strip()}")
     # zsh needs `#compdef` on the first line of an fpath file; typer starts with a blank line.
     return proc.stdout.strip("\n") + "\n"
 
