@@ -123,14 +123,18 @@ def default_provider() -> str:
 
 
 def complete_provider(incomplete: str) -> list[tuple[str, str]]:
-    """`-p <TAB>`: provider names with their kind as the description."""
-    return [(name, kind) for name, kind in sorted(provider_kinds().items()) if name.startswith(incomplete)]
+    """`-p <TAB>`: provider names with their kind as the description; in a comma-separated list
+    (`ask -p gigachat,ya<TAB>`) the last name is completed."""
+    head, comma, last = incomplete.rpartition(",")
+    return [(head + comma + name, kind) for name, kind in sorted(provider_kinds().items())
+            if name.startswith(last)]
 
 
 def complete_model(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
     """`-m <TAB>`: cached models of the chosen (or default) provider, and aliases from config.toml."""
     params = getattr(ctx, "params", None) or {}
-    provider = params.get("provider") or default_provider()
+    # `-p a,b` compares providers and `-p NAME:MODEL` picks a model: the first name counts here.
+    provider = (params.get("provider") or "").split(",")[0].split(":")[0] or default_provider()
     found: dict[str, str] = {}
     aliases = _config_document().get("aliases")
     if isinstance(aliases, dict):

@@ -102,6 +102,11 @@ def test_provider_names_come_from_builtins_and_config_without_heavy_imports(home
     assert complete("llmcli models list -p gi", home)[0] == ["gigachat"]
 
 
+def test_the_last_name_of_a_comma_separated_list_is_completed(home: Path) -> None:
+    assert complete("llmcli ask -p gigachat,o", home)[0] == ["gigachat,ollama", "gigachat,openai"]
+    assert complete("llmcli ask -p gigachat,my-vllm -m Giga", home)[0] == ["GigaChat-2", "GigaChat-2-Max"]
+
+
 def test_models_of_the_chosen_provider_and_aliases(home: Path) -> None:
     models, heavy = complete("llmcli ask -p gigachat -m Giga", home)
     assert (models, heavy) == (["GigaChat-2", "GigaChat-2-Max"], [])
