@@ -86,9 +86,13 @@ def missing_folder_error() -> ConfigError:
     return ConfigError("YandexGPT needs a folder id, and none is configured", hint=FOLDER_HINT)
 
 
+# owned_by of catalogue entries, so callers can tell "the server listed these" from "we know these"
+CATALOGUE_OWNER = "built-in catalogue"
+
+
 def catalogue_models(provider: str) -> list[ModelInfo]:
     return [
-        ModelInfo(id=name, provider=provider, type="chat", context_window=window, owned_by="Yandex")
+        ModelInfo(id=name, provider=provider, type="chat", context_window=window, owned_by=CATALOGUE_OWNER)
         for name, window in CATALOGUE.items()
     ]
 

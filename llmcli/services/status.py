@@ -20,6 +20,7 @@ from llmcli.errors import (
     RequestRejected,
     StorageError,
 )
+from llmcli.providers.yandex_wire import CATALOGUE_OWNER
 from llmcli.services import providers as registry
 
 if TYPE_CHECKING:
@@ -135,6 +136,11 @@ def check_one(settings: Settings, name: str, timeout: float,
         return result
     except Exception as exc:  # noqa: BLE001 - one broken adapter must not hide the others' results
         _fail(result, LlmcliError(f"unexpected {type(exc).__name__}"))
+        return result
+    if models and all(m.owned_by == CATALOGUE_OWNER for m in models):
+        # the adapter fell back to what it knows offline: the server itself was not reached
+        _fail(result, ProviderUnavailable(
+            "the model list could not be fetched; only the built-in catalogue is known", provider=name))
         return result
     result.ok = result.auth_ok = result.reachable = True
     result.models = len(models)

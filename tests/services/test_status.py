@@ -162,3 +162,12 @@ def test_json_has_the_contract_fields(settings) -> None:
     assert {"name", "kind", "ok", "auth_ok", "latency_ms", "models", "error"} <= set(row)
     assert (row["name"], row["kind"], row["ok"]) == ("beta", "openai", True)
     assert (row["models"], row["error"]) == (1, None)
+
+
+def test_a_catalogue_fallback_is_not_reported_as_reachable():
+    from llmcli.config import load_settings
+    from llmcli.providers.yandex_wire import catalogue_models
+    from llmcli.services.status import check_one
+
+    result = check_one(load_settings(), "yandexgpt", 1.0, lambda settings, name, timeout: catalogue_models(name))
+    assert result.ok is False and "built-in catalogue" in result.error
