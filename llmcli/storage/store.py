@@ -132,6 +132,13 @@ class Store:
                              f"conversations: {shown}", hint="type more characters of the id")
         return found[0][0]
 
+    def link_conversations(self, parent_id: str, child_ids: Sequence[str]) -> None:
+        """Mark conversations as forks of `parent_id` (e.g. one `ask -p a,b` compare run)."""
+        children = [cid for cid in child_ids if cid != parent_id]
+        with self._db.write() as conn:
+            conn.execute(conversations.update().where(conversations.c.id.in_(children))
+                         .values(parent_id=parent_id))
+
     def last_conversation_id(self) -> str | None:
         query = (sa.select(conversations.c.id)
                  .order_by(conversations.c.updated_at.desc(), conversations.c.created_at.desc())
