@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "providers": "llmcli.commands.providers",
     "models": "llmcli.commands.models",
     "history": "llmcli.commands.history",
+    "doctor": "llmcli.commands.doctor",
     "roles": "llmcli.commands.roles",
 }
 

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.faults.fixtures import target_of  # noqa: F401 - a fixture
 from tests.e2e.faults.matrix import KINDS, case
 from tests.e2e.helpers import db_rows, run
 

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from tests.e2e.faults.checks import execute
-from tests.e2e.faults.fixtures import target_of  # noqa: F401 - for the tests in this folder
 from tests.e2e.faults.matrix import Case
 from tests.e2e.faults.targets import Target, base_env, make_target, start_server
 from tests.fakes.tls import session_ca, wrong_ca

@@ -9,9 +9,10 @@ same rows into docs/reliability.md — so the table cannot say anything the suit
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from tests.fakes.base import Fault
 
@@ -215,27 +216,30 @@ SIGNALS: tuple[Case, ...] = (
          "question + the printed part, `complete: false`, finish_reason `interrupted`", kinds=("openai",)),
 )
 
-_STORAGE_FAULTS = (
-    ("db-not-sqlite", "the history file is not SQLite (random bytes)", "is not a SQLite database"),
-    ("db-truncated", "the history file is truncated", "damaged"),
-    ("db-read-only", "the history database is read-only", "read-only"),
-    ("db-locked", "the history database is locked by another process longer than the busy timeout", "locked"),
+_STORAGE_FAULTS = (  # id, fault, what the message says, the history command that must fail
+    ("db-not-sqlite", "the history file is not SQLite (random bytes)", "is not a sqlite database",
+     "history list"),
+    ("db-truncated", "the history file is truncated", "damaged", "history list"),
+    ("db-read-only", "the history database is read-only", "read-only", "history delete ID"),
+    ("db-locked", "another process holds the history database's write lock past the busy timeout",
+     "locked", "history delete ID"),
 )
 STORAGE: tuple[Case, ...] = tuple(
     case
-    for cid, fault, words in _STORAGE_FAULTS
+    for cid, fault, words, command in _STORAGE_FAULTS
     for case in (
         Case(f"{cid}/ask", "storage", f"{fault} — `ask`", 0,
-             f"the reply on stdout; `warning: history not saved: … {words} …` on stderr",
+             f"the reply on stdout; `warning: history not saved: <path> {words} (hint)` on stderr",
              "nothing new; what was stored before is untouched", kinds=("openai",), says=(words,)),
-        Case(f"{cid}/history", "storage", f"{fault} — `history list`", 8,
-             f"`error: <path> {words}` + a hint (move it aside / permissions / retry)",
+        Case(f"{cid}/history", "storage", f"{fault} — `{command}`", 8,
+             f"`error: <path> {words}` + `hint: …` (move it aside / permissions / try again)"
+             + ("; reading commands (`history list`) still work" if command != "history list" else ""),
              "nothing; the file is not modified", kinds=("openai",), says=(words,)),
     )
 ) + (
-    Case("db-damaged/doctor", "storage", "a damaged history file — `llmcli doctor`", 8,
-         "a report line per check (`FAIL database …` with the path); `error: …`", "nothing; the file is not modified",
-         kinds=("openai",)),
+    Case("db-damaged/doctor", "storage", "a damaged or non-SQLite history file — `llmcli doctor`", 8,
+         "one line per check, `FAIL database: <path> …`; `error: …` naming the path",
+         "nothing; the file is not modified", kinds=("openai",)),
 )
 
 INPUT: tuple[Case, ...] = (

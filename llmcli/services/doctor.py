@@ -1,0 +1,176 @@
+"""`llmcli doctor`: check the configuration, the history database, file modes, the keyring and each
+configured provider's credentials — without touching the network and without writing anything.
+
+Returns data (a list of Check); never prints. A failed check keeps the LlmcliError that describes
+it, so the command can end with that error's message and exit code (2 config, 8 storage).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmcli.errors import LlmcliError, StorageError
+from llmcli.paths import Paths, get_paths
+
+OK, INFO, WARN, FAIL = "ok", "info", "warn", "fail"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok | info | warn | fail
+    detail: str
+    hint: str | None = None
+    error: LlmcliError | None = field(default=None, compare=False)  # set when status is fail
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "detail": self.detail, "hint": self.hint}
+
+
+def run_checks() -> list[Check]:
+    paths = get_paths()
+    config = check_config(paths)
+    checks = [config, check_database(paths.database_url), *check_modes(paths)]
+    checks.append(check_keyring())
+    if config.status != FAIL:
+        checks.extend(check_providers())
+    return checks
+
+
+def first_failure(checks: list[Check]) -> Check | None:
+    return next((c for c in checks if c.status == FAIL), None)
+
+
+# --- configuration --------------------------------------------------------------------------------
+
+
+def check_config(paths: Paths) -> Check:
+    path = paths.config_file
+    if not path.exists():
+        return Check("config", OK, f"{path} does not exist; built-in defaults apply")
+    from llmcli.config import load_settings
+
+    try:
+        load_settings()
+    except LlmcliError as exc:
+        return Check("config", FAIL, exc.message, exc.hint, error=exc)
+    return Check("config", OK, f"{path} is valid")
+
+
+# --- history database -----------------------------------------------------------------------------
+
+
+def check_database(url: str) -> Check:
+    """Open without migrating or creating anything; SQLite's integrity check where there is one."""
+    from sqlalchemy.engine import make_url
+
+    from llmcli.storage.database import Database, sqlite_file
+
+    try:
+        path = sqlite_file(make_url(url))
+    except Exception:  # noqa: BLE001 - Database() below reports a bad URL properly
+        path = None
+    if path is not None and not path.exists():
+        return Check("database", OK, f"{path} not created yet (made on first use)")
+    try:
+        db = Database(url)
+    except LlmcliError as exc:
+        return Check("database", FAIL, exc.message, exc.hint, error=exc)
+    try:
+        return _inspect(db)
+    except LlmcliError as exc:
+        return Check("database", FAIL, exc.message, exc.hint, error=exc)
+    finally:
+        db.dispose()
+
+
+def _inspect(db: Any) -> Check:
+    from llmcli.storage.migrations import LATEST, applied_versions
+    from llmcli.storage.store import Store
+
+    with db.read() as conn:
+        versions = applied_versions(conn)
+    schema = f"schema {max(versions, default=0)} of {LATEST}"
+    if max(versions, default=0) < LATEST:
+        schema += " (the rest is applied on next use)"
+    problems = Store(db).check()
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; … {len(problems) - 3} more" if len(problems) > 3 else "")
+        error = StorageError(f"{db.location}: the integrity check found {len(problems)} problem(s): {shown}",
+                             hint="copy the file aside, then try `sqlite3 FILE .recover` or start afresh")
+        return Check("database", FAIL, error.message, error.hint, error=error)
+    checked = "integrity ok" if db.dialect == "sqlite" else f"no integrity check on {db.dialect}"
+    return Check("database", OK, f"{db.location}: {checked}, {schema}")
+
+
+# --- file modes ----------------------------------------------------------------------------------
+
+
+def _private_files(paths: Paths) -> list[Path]:
+    """Files that hold history or secrets (the config file holds neither)."""
+    db = paths.database_file
+    files = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), paths.credentials_file,
+             paths.repl_history_file]
+    if paths.token_cache_dir.is_dir():
+        files.extend(sorted(p for p in paths.token_cache_dir.iterdir() if p.is_file()))
+    return [f for f in files if f.exists()]
+
+
+def check_modes(paths: Paths) -> list[Check]:
+    """History and secrets must be 0600 in 0700 folders (other local users could read them)."""
+    if os.name != "posix":
+        return [Check("files", INFO, "file modes are not checked on this system")]
+    loose = []
+    files = _private_files(paths)
+    for item in files + sorted({f.parent for f in files}):
+        mode = stat.S_IMODE(item.stat().st_mode)
+        if mode & 0o077:
+            wanted = "700" if item.is_dir() else "600"
+            loose.append(Check("files", WARN, f"{item} is {mode:04o}: other users may read it",
+                               hint=f"chmod {wanted} {item}"))
+    if loose:
+        return loose
+    return [Check("files", OK, f"{len(files)} file(s) with history or secrets are private")]
+
+
+# --- keyring and providers -------------------------------------------------------------------------
+
+
+def check_keyring() -> Check:
+    from llmcli.services.credentials import keyring_status
+
+    usable, reason = keyring_status()
+    if usable:
+        return Check("keyring", OK, f"OS keyring: {reason}")
+    return Check("keyring", INFO, reason, "keys come from the environment, or `llmcli keys set NAME "
+                 "--insecure-storage` (a 0600 file)")
+
+
+def check_providers() -> list[Check]:
+    """Where each configured provider's key comes from (never the key); no network."""
+    from llmcli.config import load_settings, provider_config
+    from llmcli.services.credentials import resolve_secrets, suggested_env_variable
+
+    settings = load_settings()
+    default = settings.default_provider
+    names = sorted(set(settings.providers) | ({default} if default else set()))
+    checks = []
+    for name in names:
+        config = provider_config(settings, name)
+        if config is None:
+            checks.append(Check(f"provider {name}", WARN, "is the default provider but is not configured",
+                                hint="llmcli providers list"))
+            continue
+        kind = config.kind or ""
+        resolved = resolve_secrets(name, kind)
+        if resolved.source != "none" or not config.needs_key or kind == "local":
+            where = f"key from {resolved.source}" + (f" ({resolved.detail})" if resolved.detail else "")
+            checks.append(Check(f"provider {name}", OK, f"{kind}, {where if config.needs_key else 'no key needed'}"))
+        else:
+            checks.append(Check(f"provider {name}", WARN, f"{kind}, no key found",
+                                hint=f"export {suggested_env_variable(name, kind)}=… or `llmcli keys set {name}`"))
+    return checks
