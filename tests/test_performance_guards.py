@@ -215,9 +215,11 @@ def test_history_commands_run_a_fixed_number_of_queries(count_statements, args) 
 
 
 def test_a_plain_http_endpoint_never_parses_the_trust_store() -> None:
+    from llmcli.providers import http
     from llmcli.providers.base import ProviderSpec
     from llmcli.providers.http import build_client
 
+    http._ssl_context.cache_clear()  # one context per process: an earlier https test loaded its roots
     with openai_server(reply="hi") as srv:
         spec = ProviderSpec(name="local", kind="openai", base_url=srv.url + "/v1")
         with build_client(spec) as client:
