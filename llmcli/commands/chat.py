@@ -6,7 +6,7 @@ after that answer when there is no terminal at all.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -21,6 +21,10 @@ Examples:
 
   cat notes.md | llmcli chat          # discuss a file, then keep chatting
 
+  llmcli chat -r en-ru                # a role: every message is translated
+
+  llmcli chat -f app.py -f test_app.py    # the files are the first message
+
 Inside: /help lists the commands (/provider, /model, /system, /set, /new, /history, /retry,
 /save, /usage, /multi, /exit). Enter sends, Alt-Enter adds a line, Ctrl-C stops a reply,
 Ctrl-D leaves.
@@ -30,9 +34,11 @@ COMMAND_SETTINGS = {"help": "Chat interactively; the conversation is saved as yo
 
 
 def command(
-    provider: Optional[str] = typer.Option(None, "-p", "--provider", help="Provider name (see `llmcli providers list`).", envvar="LLMCLI_PROVIDER", show_envvar=False),
+    provider: Optional[str] = typer.Option(None, "-p", "--provider", help="Provider name (see `llmcli providers list`)."),
     model: Optional[str] = typer.Option(None, "-m", "--model", help="Model id or alias."),
-    system: Optional[str] = typer.Option(None, "-s", "--system", help="System prompt."),
+    system: Optional[str] = typer.Option(None, "-s", "--system", help="System prompt (beats the role's)."),
+    role: Optional[str] = typer.Option(None, "-r", "--role", help="Use a role: a saved system prompt and settings (see `llmcli roles list`)."),
+    file: Optional[List[str]] = typer.Option(None, "-f", "--file", metavar="PATH", help="Attach a text file to the first message, fenced and labelled (repeatable; - is stdin)."),
     temperature: Optional[float] = typer.Option(None, "-t", "--temperature", min=0.0, max=2.0, help="Sampling temperature."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Longest reply, in tokens."),
     continue_last: bool = typer.Option(False, "-c", "--continue", help="Continue the most recent conversation."),
@@ -43,10 +49,22 @@ def command(
     from llmcli.commands.repl_loop import ChatRepl, stdin_text
     from llmcli.config import load_settings
     from llmcli.errors import UsageError
+    from llmcli.services.attachments import STDIN_PATH, load_attachments
+    from llmcli.services.roles import chat_opening, get_role, role_defaults
     from llmcli.services.session import ChatSession
 
     settings = load_settings()
-    seed = stdin_text(settings.max_input_bytes)
+    chosen_role = get_role(settings, role) if role else None
+    piped = stdin_text(settings.max_input_bytes)
+    files = file or []
+    attachments = load_attachments(files, limit=settings.max_input_bytes, stdin_text=piped)
+    inputs = [a.fenced() for a in attachments] + ([piped] if piped and STDIN_PATH not in files else [])
+    seed, system = chat_opening(chosen_role, inputs, system=system)
+    if chosen_role is not None:
+        chosen = role_defaults(chosen_role, provider=provider, model=model, temperature=temperature,
+                               max_tokens=max_tokens)
+        provider, model = chosen["provider"], chosen["model"]
+        temperature, max_tokens = chosen["temperature"], chosen["max_tokens"]
     session = ChatSession(settings, provider=provider, model=model, system=system, temperature=temperature,
                           max_tokens=max_tokens, log=not no_log, open_store=False)  # opened by warm_up
     terminal = None

@@ -145,21 +145,39 @@ def role_prompt(role: Role | None, words: str | None, inputs: Sequence[str], *,
 
 
 def apply_role(request: TurnRequest, role: Role, *, own_provider_only: bool = False) -> TurnRequest:
-    """Fill the request's unset generation settings from the role (flags win).
+    """Fill the request's unset generation settings from the role (flags win)."""
+    return replace(request, **role_defaults(role, provider=request.provider, model=request.model,
+                                            temperature=request.temperature, max_tokens=request.max_tokens,
+                                            own_provider_only=own_provider_only))
+
+
+def role_defaults(role: Role, *, provider: str | None, model: str | None, temperature: float | None,
+                  max_tokens: int | None, own_provider_only: bool = False) -> dict[str, Any]:
+    """provider, model, temperature and max_tokens: the given (flag) values, else the role's.
 
     The role's model goes with the role's provider: `-p other` drops it, so `-r x -p gigachat` never
     asks GigaChat for an OpenAI model name. A role without a provider lends its model to whichever
     provider is used, unless `own_provider_only` (lists of providers: compare, fallback)."""
-    provider = request.provider or role.provider
-    model = request.model
-    matches = role.provider == provider if own_provider_only else role.provider in (None, provider)
-    if model is None and matches:
-        model = role.model
-    return replace(
-        request, provider=provider, model=model,
-        temperature=request.temperature if request.temperature is not None else role.temperature,
-        max_tokens=request.max_tokens if request.max_tokens is not None else role.max_tokens,
-    )
+    chosen = provider or role.provider
+    matches = role.provider == chosen if own_provider_only else role.provider in (None, chosen)
+    return {
+        "provider": chosen,
+        "model": model if model is not None or not matches else role.model,
+        "temperature": temperature if temperature is not None else role.temperature,
+        "max_tokens": max_tokens if max_tokens is not None else role.max_tokens,
+    }
+
+
+def chat_opening(role: Role | None, inputs: Sequence[str], *, system: str | None) -> tuple[str | None, str | None]:
+    """(first message or None, system prompt) for `chat -r NAME -f FILE`.
+
+    Piped stdin and files make the first message, as `ask` would build it with no words. Without them
+    a template role's `{input}` is simply dropped: each message typed later is the input."""
+    if any(text for text in inputs):
+        return role_prompt(role, None, inputs, system=system)
+    if system is not None or role is None or role.system is None:
+        return None, system
+    return None, role.system.replace(INPUT_PLACEHOLDER, "").strip() if role.takes_input else role.system
 
 
 # --- editing [roles.NAME] in config.toml -------------------------------------------------------------
