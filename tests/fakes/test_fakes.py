@@ -97,7 +97,7 @@ def test_reset_after_n_chunks_delivers_those_chunks_first():
 def test_stall_mid_stream_trips_the_read_timeout():
     with FakeServer(CountingHandler, state=5) as srv:
         srv.inject(Fault.stall(2.0, after=2))
-        with httpx.Client(timeout=httpx.Timeout(5, read=0.2)) as client, pytest.raises(httpx.ReadTimeout):
+        with httpx.Client(timeout=httpx.Timeout(5, read=0.5)) as client, pytest.raises(httpx.ReadTimeout):
             with client.stream("POST", srv.url + "/x") as response:
                 for _ in response.iter_lines():
                     pass

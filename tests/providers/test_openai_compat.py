@@ -293,19 +293,20 @@ def test_real_reset_after_n_chunks_keeps_the_shown_text_and_does_not_replay():
 
 def test_real_trickle_is_cut_at_the_deadline():
     with openai_server(reply="alpha beta gamma") as srv:
-        srv.inject(Fault.trickle(0.02, after=3, max_seconds=20, path="/chat"))  # "alpha" arrives normally
+        # "alpha " arrives normally; the next event would take ~7 s, byte by byte
+        srv.inject(Fault.trickle(0.05, after=3, max_seconds=20, path="/chat"))
         seen = []
-        with pytest.raises(StreamBroken, match="within 0.5 s"):
-            for chunk in real(srv, deadline=0.5).stream_chat("m", HELLO, ChatOptions()):
+        with pytest.raises(StreamBroken, match="within 1 s"):
+            for chunk in real(srv, deadline=1.0).stream_chat("m", HELLO, ChatOptions()):
                 seen.append(chunk.text)
     assert seen == ["alpha "]
 
 
 def test_real_stall_mid_stream_is_stream_broken():
     with openai_server(reply="alpha beta gamma") as srv:
-        srv.inject(Fault.stall(3.0, after=3, path="/chat"))
+        srv.inject(Fault.stall(10.0, after=3, path="/chat"))  # the server's stop() ends the stall
         with pytest.raises(StreamBroken, match="no data from 127.0.0.1"):
-            collect(real(srv, timeout=0.3))
+            collect(real(srv, timeout=0.5))
 
 
 def test_real_200_with_html_where_a_stream_was_due():
