@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.live import Live
@@ -35,10 +35,11 @@ _HEADING = re.compile(r"^ {0,3}#{1,6}(\s|$)")
 
 
 class MarkdownStream:
-    def __init__(self, console: Console | None = None, *,
-                 refresh_seconds: float = LIVE_REFRESH_SECONDS) -> None:
+    def __init__(self, console: Console | None = None, *, refresh_seconds: float = LIVE_REFRESH_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console or Console(highlight=False, soft_wrap=False)
         self.refresh_seconds = refresh_seconds
+        self._clock = clock
         self._partial: list[str] = []  # pieces of the line after the last newline
         self._block: list[str] = []  # complete lines of the open block
         self._table_header: list[str] = []  # repeated when a long table is flushed in parts
@@ -173,7 +174,7 @@ class MarkdownStream:
         self.console.print(renderable)
 
     def _show_open(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if self._live is not None and now - self._last_refresh < self.refresh_seconds:
             return  # checked first: building the view costs O(open block)
         partial = "".join(self._partial)
