@@ -218,7 +218,9 @@ def test_signal_mid_stream_keeps_partial_reply(llmcli_exe, env, server, llmcli_h
     proc, first = _start_slow(llmcli_exe, env, server)
     time.sleep(0.3)
     proc.send_signal(sig)
-    rest, stderr = proc.communicate(timeout=30)
+    # read through the same buffered file objects: communicate() would skip what read(6) buffered
+    rest, stderr = proc.stdout.read(), proc.stderr.read()
+    proc.wait(timeout=30)
     assert proc.returncode == code, stderr
     assert b"Traceback" not in stderr
     printed = (first + rest).decode().strip()
