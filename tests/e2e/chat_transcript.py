@@ -35,6 +35,7 @@ class Recording:
     screen: str
     exit_status: int
     third_turn_request: list[dict]  # the messages fake-b received for the third turn
+    fourth_turn_request: list[dict]  # ... and for the turn after the interrupted one
     saved: list[tuple]  # (role, provider, model, finish_reason, complete, text) from history.db
     requests_a: int
     requests_b: int
@@ -87,6 +88,7 @@ def record(exe: str, base_env: dict[str, str], home: Path) -> Recording:
         chat.line("Sorry, one sentence is enough.")
         chat.expect("and got it.")
         chat.expect("fake-b/llama-fake>")
+        fourth_turn = b.requests[-1].json["messages"]
 
         chat.ctrl("d")
         status = chat.wait_exit()
@@ -100,7 +102,7 @@ def record(exe: str, base_env: dict[str, str], home: Path) -> Recording:
                              "ORDER BY seq").fetchall()
     finally:
         conn.close()
-    return Recording(screen, status, third_turn, saved, requests_a, requests_b)
+    return Recording(screen, status, third_turn, fourth_turn, saved, requests_a, requests_b)
 
 
 def transcript(rec: Recording) -> str:

@@ -51,14 +51,21 @@ def chat_requests(server):
     return [r for r in server.requests if r.path.endswith("/chat/completions")]
 
 
-def test_question_streams_an_answer_and_ctrl_d_exits_0(start, server) -> None:
+def test_question_streams_an_answer_ctrl_c_clears_the_line_ctrl_d_exits_0(start, server) -> None:
     chat = start()
     chat.expect(PROMPT)
     chat.line("hello there")
     chat.expect("echo: hello there")
     chat.expect(PROMPT)
+    chat.send("half-typed thought")
+    chat.ctrl("c")
+    chat.expect(PROMPT)
+    chat.line("fresh")
+    chat.expect("echo: fresh")
+    chat.expect(PROMPT)
     chat.ctrl("d")
     assert chat.wait_exit() == 0
+    assert [r.json["messages"][-1]["content"] for r in chat_requests(server)] == ["hello there", "fresh"]
     assert chat_requests(server)[0].json["messages"] == [{"role": "user", "content": "hello there"}]
     assert "Traceback" not in chat.text
 
@@ -80,48 +87,16 @@ def test_the_recorded_session_switches_provider_with_context_and_survives_ctrl_c
                        ("fake-b", "llama-fake", "stop", 1)]
     partial = rec.saved[7][5]
     assert partial.startswith("Word1 Word2") and len(partial) < len(LONG_REPLY)
+    # the turn after Ctrl-C carries the partial reply as context
+    assert rec.fourth_turn_request[-3:] == [
+        {"role": "user", "content": "Now tell me a very long story."},
+        {"role": "assistant", "content": partial},
+        {"role": "user", "content": "Sorry, one sentence is enough."}]
     screen = rec.screen
     assert "Paris is the capital of France." in screen  # Markdown rendered: no ** on screen
     assert "[interrupted: the partial reply is kept]" in screen
     assert screen.count("Word1 ") == 1  # the interrupted live region left no stale copy
     assert screen.rstrip().endswith("fake-b/llama-fake>")
-
-
-def test_ctrl_c_mid_stream_then_the_next_turn_carries_the_partial_reply(start, server, llmcli_home) -> None:
-    chat = start()
-    chat.expect(PROMPT)
-    server.state.reply, server.state.chunk_interval = LONG_REPLY, 0.02
-    chat.line("a long one please")
-    chat.expect("Word15 ")
-    chat.ctrl("c")
-    chat.expect("[interrupted")
-    chat.expect(PROMPT)
-    server.state.reply, server.state.chunk_interval = None, 0
-    chat.line("go on")
-    chat.expect("echo: go on")
-    chat.expect(PROMPT)
-    sent = chat_requests(server)[-1].json["messages"]
-    assert sent[0] == {"role": "user", "content": "a long one please"}
-    assert sent[1]["role"] == "assistant" and sent[1]["content"].startswith("Word1 Word2")
-    chat.ctrl("d")
-    assert chat.wait_exit() == 0
-    rows = db_rows(llmcli_home,
-                   "SELECT finish_reason, complete FROM messages WHERE role = 'assistant' ORDER BY seq")
-    assert [(r["finish_reason"], r["complete"]) for r in rows] == [("interrupted", 0), ("stop", 1)]
-
-
-def test_ctrl_c_at_the_prompt_clears_the_line(start, server) -> None:
-    chat = start()
-    chat.expect(PROMPT)
-    chat.send("half-typed thought")
-    chat.ctrl("c")
-    chat.expect(PROMPT)
-    chat.line("fresh")
-    chat.expect("echo: fresh")
-    chat.expect(PROMPT)
-    assert chat_requests(server)[0].json["messages"][-1]["content"] == "fresh"
-    chat.ctrl("d")
-    assert chat.wait_exit() == 0
 
 
 def test_input_history_survives_a_restart(start, server, llmcli_home) -> None:
@@ -148,21 +123,12 @@ def test_input_history_survives_a_restart(start, server, llmcli_home) -> None:
     assert second.wait_exit() == 0
 
 
-def test_a_pasted_block_is_one_message(start, server) -> None:
+def test_a_paste_is_one_message_alt_enter_adds_a_line_and_multi_mode_swaps_the_keys(start, server) -> None:
     chat = start()
     chat.expect(PROMPT)
     chat.paste("first line\nsecond line\n\nlast line")
     chat.send("\r")
     chat.expect("echo: first line")
-    chat.expect(PROMPT)
-    (request,) = chat_requests(server)
-    assert request.json["messages"][-1]["content"] == "first line\nsecond line\n\nlast line"
-    chat.ctrl("d")
-    assert chat.wait_exit() == 0
-
-
-def test_alt_enter_adds_a_line_and_multi_mode_swaps_the_keys(start, server) -> None:
-    chat = start()
     chat.expect(PROMPT)
     chat.send("one")
     chat.send("\x1b\r")  # Alt-Enter as a terminal sends it: ESC, CR
@@ -176,7 +142,7 @@ def test_alt_enter_adds_a_line_and_multi_mode_swaps_the_keys(start, server) -> N
     chat.expect("echo: three")
     chat.expect("[multi]>")
     contents = [r.json["messages"][-1]["content"] for r in chat_requests(server)]
-    assert contents == ["one\ntwo", "three\nfour"]
+    assert contents == ["first line\nsecond line\n\nlast line", "one\ntwo", "three\nfour"]
     chat.ctrl("d")
     assert chat.wait_exit() == 0
 
