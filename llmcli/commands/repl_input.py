@@ -63,9 +63,10 @@ class ReplCompleter(Completer):
             return
         head, space, arg = text[1:].partition(" ")
         if not space:
-            for name in repl_commands.NAMES:
-                if name.startswith(head.lower()):
-                    yield Completion(name, start_position=-len(head), display=f"/{name}")
+            for command in repl_commands.COMMANDS:
+                if command.name.startswith(head.lower()):
+                    text = command.name + (" " if command.usage else "")  # ready for the argument
+                    yield Completion(text, start_position=-len(head), display=f"/{command.name}")
             return
         command = repl_commands.ALIASES.get(head.lower(), head.lower())
         if command == "provider":

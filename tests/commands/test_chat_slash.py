@@ -84,8 +84,9 @@ def completions(text: str, providers=("gigachat", "ollama", "yandexgpt"),
 
 
 def test_tab_completes_commands_providers_models_and_settings() -> None:
-    assert completions("/pro") == ["provider"]
-    assert completions("/") == list(repl_commands.NAMES)
+    assert completions("/pro") == ["provider "]  # a space: ready for the name
+    assert completions("/he") == ["help"]
+    assert [c.strip() for c in completions("/")] == list(repl_commands.NAMES)
     assert completions("/provider ya") == ["yandexgpt"]
     assert completions("/provider ") == ["gigachat", "ollama", "yandexgpt"]
     assert completions("/model GigaChat-2-") == ["GigaChat-2-Max"]
