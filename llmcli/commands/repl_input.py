@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import termios
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, TextIO
@@ -135,6 +134,11 @@ class Terminal:
         wait, as keys, for the next prompt — Ctrl-D and Enter included), Ctrl-C still interrupts, and
         it does not flush pending output (NOFLSH), which would drop part of a redraw and leave stale
         lines on the screen."""
+        try:
+            import termios
+        except ImportError:  # Windows: no termios, and no such flush either
+            yield
+            return
         stream = self._input_file or sys.stdin
         try:
             fd = stream.fileno()
