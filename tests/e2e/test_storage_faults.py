@@ -44,11 +44,19 @@ def target(target_of):
 
 
 def seed(target) -> list[dict]:
-    """Two stored conversations; the WAL folded into the file, so the file alone holds them."""
-    for i in range(2):
-        proc = target.ask(f"seed question {i}")
-        assert proc.returncode == 0, proc.stderr
-    with sqlite3.connect(target.home / "history.db") as conn:
+    """Two stored conversations, written through llmcli's own store (no subprocess: faster); the WAL
+    folded into the file, so the file alone holds them."""
+    from llmcli.storage import open_store
+    from llmcli.types import MessageRecord
+
+    db = target.home / "history.db"
+    with open_store(f"sqlite:///{db}") as store:
+        for i in range(2):
+            stamp = f"2026-01-0{i + 1}T10:00:00+00:00"
+            store.save_message(MessageRecord(f"q{i}", f"conv{i}", "user", f"seed question {i}", stamp))
+            store.save_message(MessageRecord(f"a{i}", f"conv{i}", "assistant", f"seed answer {i}", stamp,
+                                             provider="fake", model="gpt-fake", finish_reason="stop"))
+    with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return [dict(r) for r in db_rows(target.home, "SELECT * FROM messages ORDER BY seq")]
 
@@ -114,7 +122,7 @@ def test_ask_prints_the_answer_and_warns_history_was_not_saved(target, fault):
     assert digest(broken.db) == broken.digest  # nothing written into the broken file
     if fault in ("db-read-only", "db-locked"):
         assert [dict(r) for r in db_rows(target.home, "SELECT * FROM messages ORDER BY seq")] == broken.before
-    assert len(target.chat_requests()) == 1 + (2 if broken.before else 0)
+    assert len(target.chat_requests()) == 1
 
 
 @pytest.mark.parametrize("fault", FAULTS)
