@@ -52,7 +52,8 @@ def test_empty_prompt(target):
 
 def test_invalid_temperature(target):
     proc = target.ask("-t", "7", "hi")
-    assert_refused(target, proc, "bad-temperature", "--temperature")
+    assert_refused(target, proc, "bad-temperature", "Invalid value for '-t' / '--temperature'",
+                   "less than or equal to 2")
 
 
 def test_unknown_model_from_the_cached_list(target):
@@ -61,7 +62,8 @@ def test_unknown_model_from_the_cached_list(target):
     before = len(target.server.requests)
     proc = target.ask("-m", "no-such-model-9", "hi")
     assert proc.returncode == case("unknown-model").exit_code, proc.stderr
-    assert "no such model no-such-model-9" in one_error_line(proc.stderr)
+    assert f"no such model no-such-model-9 for {target.name}" in one_error_line(proc.stderr)
+    assert "--refresh" in proc.stderr and proc.stdout == ""
     assert len(target.server.requests) == before  # refused from the cache, without a request
 
 

@@ -113,23 +113,25 @@ def _all(t: Target) -> int:
 
 NETWORK: tuple[Case, ...] = (
     Case("429-every-attempt", "network", "429 with `Retry-After: 0` on every attempt", 5,
-         "`error: … 429 …` after the retries; nothing on stdout", STORED["error"],
+         "after the retries, `error: <provider>: HTTP 429 from <host>: <server's message>` + a hint about "
+         "rate limits; nothing on stdout", STORED["error"],
          arrange=lambda t: _every_attempt(t, lambda: status_fault(t, 429, "Too many requests", retry_after="0")),
-         says=("429",), requests=_all),
+         says=("http 429", "hint:"), requests=_all),
     Case("429-once-no-retry-after", "network", "one 429 without `Retry-After`", 0,
          "the whole reply, once (the retry waited a jittered backoff)", STORED["complete"],
          arrange=lambda t: t.server.inject(status_fault(t, 429, "Too many requests")),
          stdout="reply", saved="complete", requests=lambda t: 2),
     Case("429-retry-after-past-deadline", "network", "429 with `Retry-After: 120`, longer than the deadline", 5,
-         "`error: … 429 …` at once: waiting would outlast the deadline", STORED["error"],
+         "the same error at once (1 request): waiting would outlast the deadline", STORED["error"],
          arrange=lambda t: t.server.inject(status_fault(t, 429, "Too many requests", retry_after="120")),
-         says=("429",), requests=lambda t: 1),
+         says=("http 429",), requests=lambda t: 1),
     *(
         Case(f"http-{status}-html", "network", f"HTTP {status} with an HTML page, every attempt", 6,
-             f"`error: … {status} …` with the page's title, never the HTML", STORED["error"],
+             f"after the retries, `error: <provider>: HTTP {status} from <host>: {title}` — the page's "
+             "title, never the HTML", STORED["error"],
              arrange=lambda t, s=status, title=title: _every_attempt(
                  t, lambda: Fault.html(s, title, headers={"Retry-After": "0"}, path=t.chat_path)),
-             says=(str(status), title.lower()), requests=_all)
+             says=(f"http {status}", title.lower()), requests=_all)
         for status, title in ((500, "Internal Server Error"), (502, "Bad Gateway"), (503, "Service Unavailable"))
     ),
     Case("http-503-once", "network", "one HTTP 503 (HTML), then the server recovers", 0,
@@ -137,54 +139,64 @@ NETWORK: tuple[Case, ...] = (
          arrange=lambda t: t.server.inject(Fault.html(503, "Service Unavailable", path=t.chat_path)),
          stdout="reply", saved="complete", requests=lambda t: 2),
     Case("connection-refused", "network", "connection refused (nothing listening)", 6,
-         "`error: … cannot connect …` + a hint to check base_url/proxy", STORED["error"],
-         arrange=_refused, says=("cannot connect",), requests=lambda t: 0),
+         "after the retries, `error: <provider>: cannot connect to <host:port> (…)` + a hint to check "
+         "base_url and the proxy", STORED["error"],
+         arrange=_refused, says=("cannot connect", "base_url"), requests=lambda t: 0),
     Case("reset-before-first-byte-once", "network", "TCP reset before the first byte, once", 0,
          "the whole reply, once (retried: nothing had been shown)", STORED["complete"],
          arrange=lambda t: t.server.inject(Fault.reset(path=t.chat_path)),
          stdout="reply", saved="complete", requests=lambda t: 2),
     Case("reset-before-first-byte-always", "network", "TCP reset before the first byte, every attempt", 6,
-         "`error: …` naming the dropped connection; nothing on stdout", STORED["error"],
-         arrange=lambda t: _every_attempt(t, lambda: Fault.reset(path=t.chat_path)),
+         "after the retries (within the deadline), `error: <provider>: the connection to <host> was closed "
+         "unexpectedly (…)`; nothing on stdout", STORED["error"],
+         arrange=lambda t: _every_attempt(t, lambda: Fault.reset(path=t.chat_path)), says=("closed unexpectedly",),
          requests=lambda t: (2, t.max_retries + 1)),
     Case("reset-after-5-chunks", "network", "TCP reset after 5 chunks of the reply", 7,
-         "those 5 chunks, once (never replayed); `error: … cut off after 5 chunks …`", STORED["partial"],
+         "those 5 chunks, once (never replayed); `error: <provider>: the reply was cut off after 5 chunks: "
+         "…` + `hint: the partial reply was kept; …`", STORED["partial"],
          arrange=lambda t: t.server.inject(Fault.reset_after(t.after_content(PARTIAL), path=t.chat_path)),
-         stdout="partial", saved="partial", says=("cut off",), requests=lambda t: 1),
+         stdout="partial", saved="partial", says=("cut off after 5 chunks", "partial reply was kept"),
+         requests=lambda t: 1),
     Case("stall-before-first-chunk", "network", "the server goes silent before the first chunk (read timeout 1 s), once", 0,
          "the whole reply, once (retried: nothing had been shown)", STORED["complete"],
          arrange=lambda t: (t.server.inject(Fault.stall(6, after=0, path=t.chat_path)), {"timeout": 1.0})[1],
          stdout="reply", saved="complete", requests=lambda t: 2),
     Case("stall-mid-stream", "network", "the server goes silent after 5 chunks (read timeout 1 s)", 7,
-         "the 5 chunks; `error: … cut off after 5 chunks …`", STORED["partial"],
+         "the 5 chunks; `error: … the reply was cut off after 5 chunks: no data from <host> within 1 s`",
+         STORED["partial"],
          arrange=lambda t: (t.server.inject(Fault.stall(6, after=t.after_content(PARTIAL), path=t.chat_path)),
                             {"timeout": 1.0})[1],
-         stdout="partial", saved="partial", says=("cut off",), requests=lambda t: 1),
+         stdout="partial", saved="partial", says=("cut off after 5 chunks", "within 1 s"), requests=lambda t: 1),
     Case("trickle-from-start", "network", "one byte a second from the start (each read within the 2.5 s read timeout)", 6,
-         "`error: … within 3 s` when the 3 s deadline fires; nothing on stdout", STORED["error"],
+         "`error: <provider>: no complete answer from <host> within 3 s` when the deadline fires; nothing on "
+         "stdout", STORED["error"],
          arrange=lambda t: (t.server.inject(Fault.trickle(1.0, after=0, max_seconds=20, path=t.chat_path)),
                             {"deadline": 3.0})[1],
-         says=("within 3 s",), requests=lambda t: 1),
+         says=("no complete answer", "within 3 s"), requests=lambda t: 1),
     Case("trickle-mid-stream", "network", "one byte a second after 5 chunks", 7,
-         "the 5 chunks; `error: … cut off …` when the 3 s deadline fires", STORED["partial"],
+         "the 5 chunks; `error: … cut off after 5 chunks: no complete answer … within 3 s`", STORED["partial"],
          arrange=lambda t: (t.server.inject(Fault.trickle(1.0, after=t.after_content(PARTIAL), max_seconds=20,
                                                           path=t.chat_path)), {"deadline": 3.0})[1],
-         stdout="partial", saved="partial", says=("cut off", "within 3 s"), requests=lambda t: 1),
+         stdout="partial", saved="partial", says=("cut off after 5 chunks", "within 3 s"), requests=lambda t: 1),
     Case("json-200-instead-of-stream", "network", "HTTP 200 with a JSON body that is not a reply, where a stream was due", 6,
-         "`error: …` saying what came instead of the stream", STORED["error"],
+         "`error: …` that the answer is not a chat completion / not the stream that was due; never an "
+         "empty success", STORED["error"],
          arrange=lambda t: t.server.inject(Fault.json(200, {"data": [], "note": "not a stream"}, path=t.chat_path)),
          requests=lambda t: 1),
     Case("html-200-instead-of-stream", "network", "HTTP 200 with an HTML page (proxy login), where a stream was due", 6,
-         "`error: … HTML page …` with its title + a hint about proxies/base_url", STORED["error"],
+         "`error: <provider>: expected <stream type> from <host>, got an HTML page: <title>` + a hint that a "
+         "proxy or login page may be answering", STORED["error"],
          arrange=lambda t: t.server.inject(Fault.html(200, "Corporate proxy login", path=t.chat_path)),
-         says=("html", "corporate proxy login"), requests=lambda t: 1),
+         says=("got an html page: corporate proxy login", "proxy"), requests=lambda t: 1),
     Case("malformed-before-output", "network", "a malformed SSE event / NDJSON line before any text", 6,
-         "`error: …` about the malformed payload; nothing on stdout", STORED["error"],
-         arrange=lambda t: t.server.inject(Fault.malformed(after=0, path=t.chat_path)), requests=lambda t: 1),
+         "`error: <provider>: malformed event from server: <its first 80 characters>`; nothing on stdout",
+         STORED["error"],
+         arrange=lambda t: t.server.inject(Fault.malformed(after=0, path=t.chat_path)), says=("malformed event",),
+         requests=lambda t: 1),
     Case("malformed-mid-stream", "network", "a malformed SSE event / NDJSON line after 5 chunks", 7,
-         "the 5 chunks; `error: … malformed event …` (its first 80 characters)", STORED["partial"],
+         "the 5 chunks; `error: <provider>: malformed event from server: …`", STORED["partial"],
          arrange=lambda t: t.server.inject(Fault.malformed(after=t.after_content(PARTIAL), path=t.chat_path)),
-         stdout="partial", saved="partial", says=("malformed",), requests=lambda t: 1),
+         stdout="partial", saved="partial", says=("malformed event",), requests=lambda t: 1),
 )
 
 AUTH: tuple[Case, ...] = (
@@ -193,12 +205,14 @@ AUTH: tuple[Case, ...] = (
          kinds=TOKEN_KINDS, arrange=_expired_token, stdout="reply", saved="complete",
          requests=lambda t: 3),  # the priming run's, the rejected one, the retry
     Case("401-fresh-token", "auth", "401 even for a freshly issued token / key", 3,
-         "`error: …` that the key was rejected + a hint naming where the key comes from", STORED["error"],
+         "`error: … HTTP 401 …` (GigaChat: after one token refresh, \"rejected a freshly issued access "
+         "token\") + a hint on what to check", STORED["error"],
          arrange=lambda t: t.server.inject(*(status_fault(t, 401, "The token is invalid") for _ in range(3))),
-         requests=lambda t: 1 if t.kind == "openai" else 2),
+         says=("401", "hint:"), requests=lambda t: 1 if t.kind == "openai" else 2),
     Case("wrong-ca", "auth", "the server's certificate is issued by a CA not in `ca_bundle`", 6,
-         "`error: …` about the certificate + a hint to set `ca_bundle`", STORED["error"],
-         arrange=_wrong_ca, says=("certificate",), requests=lambda t: 0),
+         "`error: <provider>: TLS certificate of <host> is not trusted (…)` + a hint to set `ca_bundle` "
+         "(GigaChat: where to get the Russian Trusted Root CA)", STORED["error"],
+         arrange=_wrong_ca, says=("certificate", "is not trusted", "ca_bundle"), requests=lambda t: 0),
 )
 
 SIGNALS: tuple[Case, ...] = (
@@ -216,24 +230,26 @@ SIGNALS: tuple[Case, ...] = (
          "question + the printed part, `complete: false`, finish_reason `interrupted`", kinds=("openai",)),
 )
 
-_STORAGE_FAULTS = (  # id, fault, what the message says, the history command that must fail
+_STORAGE_FAULTS = (  # id, fault, what the message says (checked, lower case), as shown, failing command
     ("db-not-sqlite", "the history file is not SQLite (random bytes)", "is not a sqlite database",
-     "history list"),
-    ("db-truncated", "the history file is truncated", "damaged", "history list"),
-    ("db-read-only", "the history database is read-only", "read-only", "history delete ID"),
+     "<path> is not a SQLite database", "history list"),
+    ("db-truncated", "the history file is truncated", "damaged",
+     "<path> is damaged (database disk image is malformed)", "history list"),
+    ("db-read-only", "the history database is read-only", "read-only", "<path> is read-only",
+     "history delete ID"),
     ("db-locked", "another process holds the history database's write lock past the busy timeout",
-     "locked", "history delete ID"),
+     "locked", "<path> stayed locked by another process for N s", "history delete ID"),
 )
 STORAGE: tuple[Case, ...] = tuple(
     case
-    for cid, fault, words, command in _STORAGE_FAULTS
+    for cid, fault, words, shown, command in _STORAGE_FAULTS
     for case in (
         Case(f"{cid}/ask", "storage", f"{fault} — `ask`", 0,
-             f"the reply on stdout; `warning: history not saved: <path> {words} (hint)` on stderr",
+             f"the reply on stdout; `warning: history not saved: {shown}` + what to do, on stderr",
              "nothing new; what was stored before is untouched", kinds=("openai",), says=(words,)),
         Case(f"{cid}/history", "storage", f"{fault} — `{command}`", 8,
-             f"`error: <path> {words}` + `hint: …` (move it aside / permissions / try again)"
-             + ("; reading commands (`history list`) still work" if command != "history list" else ""),
+             f"`error: {shown}` + `hint: …`"
+             + ("; reading commands (`history list`, `show`) still work" if command != "history list" else ""),
              "nothing; the file is not modified", kinds=("openai",), says=(words,)),
     )
 ) + (
@@ -244,18 +260,18 @@ STORAGE: tuple[Case, ...] = tuple(
 
 INPUT: tuple[Case, ...] = (
     Case("stdin-invalid-utf8", "input", "invalid UTF-8 on stdin", 2,
-         "`error: stdin is not valid UTF-8 (byte 0x.. at offset N)` + an iconv hint", "nothing; no request sent",
-         kinds=("openai",)),
+         "`error: stdin is not valid UTF-8 (byte 0xe9 at offset 3)` + an iconv hint", "nothing; no request sent",
+         kinds=KINDS),
     Case("stdin-50mb", "input", "50 MB on stdin (default cap 2 MiB)", 2,
          "`error: input is larger than 2 MiB` at once; memory stays bounded", "nothing; no request sent",
          kinds=("openai",)),
     Case("empty-prompt", "input", "an empty prompt (no words, blank stdin)", 2,
-         "`error: empty prompt …` + an example", "nothing; no request sent", kinds=("openai",)),
+         "`error: empty prompt …` + an example", "nothing; no request sent", kinds=KINDS),
     Case("unknown-provider", "input", "`-p` names an unknown provider", 2,
          "`error: unknown provider 'x'` + the known names", "nothing; no request sent", kinds=("openai",)),
     Case("unknown-model", "input", "`-m` names a model missing from the cached model list", 2,
-         "`error: no such model …; did you mean …?` + the refresh hint", "nothing; no request sent",
-         kinds=("openai",)),
+         "`error: no such model X for P` + did-you-mean or the known models, and how to refresh the list", "nothing; no request sent",
+         kinds=KINDS),
     Case("config-malformed", "input", "`config.toml` is not valid TOML", 2,
          "`error: config error in <path>, line L, column C: …` (the line is not echoed)", "nothing; no request sent",
          kinds=("openai",)),
@@ -263,7 +279,7 @@ INPUT: tuple[Case, ...] = (
          "`error: config error in <path>: … timeout …` (the value is not echoed)", "nothing; no request sent",
          kinds=("openai",)),
     Case("bad-temperature", "input", "`--temperature 7` (allowed 0–2)", 2,
-         "a usage error naming `--temperature` and the range", "nothing; no request sent", kinds=("openai",)),
+         "typer's usage error: `Error: Invalid value for '-t' / '--temperature': …less than or equal to 2`", "nothing; no request sent", kinds=KINDS),
 )
 
 LOAD: tuple[Case, ...] = (
