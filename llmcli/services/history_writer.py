@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from llmcli.types import MessageRecord
 
 _SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_CREDENTIALS", "_PASSWORD", "_SECRET", "_KEY")
-_CHILD = ("import sys; sys.path[:] = sys.argv[1].split(sys.argv[2]); "
+# The child imports from exactly the parent's sys.path (not the current directory's llmcli/).
+_PATH_ENV = "_LLMCLI_WRITER_SYS_PATH"
+_CHILD = (f"import os, sys; sys.path[:] = os.environ.pop({_PATH_ENV!r}).split(os.pathsep); "
           "from llmcli.services.history_writer import serve; sys.exit(serve())")
 
 _prestarted: HistoryWriter | None = None
@@ -53,8 +55,9 @@ class HistoryWriter:
     @classmethod
     def spawn(cls) -> HistoryWriter:
         env = {k: v for k, v in os.environ.items() if not k.upper().endswith(_SECRET_SUFFIXES)}
+        env[_PATH_ENV] = os.pathsep.join(sys.path)
         proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, os.pathsep.join(sys.path), os.pathsep],
+            [sys.executable, "-c", _CHILD],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=None if os.environ.get("LLMCLI_DEBUG") else subprocess.DEVNULL,
             env=env, start_new_session=True, close_fds=True,
