@@ -31,6 +31,8 @@ import json, os, sys
 spawned = []
 sys.addaudithook(lambda event, args: spawned.append(" ".join(map(str, args[1] or ())))
                  if event == "subprocess.Popen" else None)
+if os.environ.get("PROBE_ONE_CPU"):
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 sys.argv = ["llmcli", *json.loads(os.environ["PROBE_ARGS"])]
 from llmcli.app import main
 code = 0
@@ -127,6 +129,16 @@ def test_no_writer_process_with_history_off_in_the_environment(fake_openai) -> N
     _, env = fake_openai
     report, _ = probe_report(["ask", "hi"], dict(env, LLMCLI_NO_LOG="1"))
     assert report["code"] == 0 and writers_started(report) == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
+def test_no_writer_process_on_a_single_cpu(fake_openai, llmcli_home) -> None:
+    """With one usable core a second interpreter only adds work: the thread saves instead."""
+    _, env = fake_openai
+    report, out = probe_report(["ask", "hi"], dict(env, PROBE_ONE_CPU="1"))
+    assert report["code"] == 0 and out == "Paris.\n" and writers_started(report) == 0
+    with sqlite3.connect(llmcli_home / "history.db") as db:
+        assert db.execute("SELECT count(*) FROM messages").fetchone() == (2,)
 
 
 def test_a_command_builds_only_itself(fake_openai) -> None:

@@ -29,6 +29,15 @@ def prestart(argv: list[str]) -> None:
         return
     if os.environ.get("LLMCLI_NO_LOG", "").strip().lower() not in ("", "0", "false", "no", "off"):
         return
+    if _usable_cpus() < 2:  # one core: a second interpreter only adds work; the thread is cheaper
+        return
     from llmcli.services import history_writer
 
     history_writer.prestart()
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
