@@ -22,8 +22,9 @@ from typing import Callable, Sequence
 class Sample:
     wall: float  # seconds from just before the spawn to the exit
     first_byte: float | None  # seconds from just before the spawn to the first byte on stdout
-    cpu: float  # user + system seconds of the child itself
-    max_rss_mib: float  # the child's peak resident set size
+    cpu: float  # user + system seconds of the child (and of any helper process it waited for)
+    max_rss_mib: float  # the largest peak resident set size of the child or a helper it waited for
+    tree_rss_mib: float  # the peaks of every process in the child's tree, added up (/proc sampling)
     returncode: int
     stdout: bytes
     stderr: bytes
@@ -52,6 +53,7 @@ def run_once(inv: Invocation, timeout: float = 300.0) -> Sample:
     if inv.stdin is not None:
         feeder = threading.Thread(target=_feed, args=(proc.stdin, inv.stdin), daemon=True)
         feeder.start()
+    tree = _TreeSampler(proc.pid)
     out = bytearray()
     first_byte = None
     fd = proc.stdout.fileno()
@@ -62,6 +64,7 @@ def run_once(inv: Invocation, timeout: float = 300.0) -> Sample:
         if first_byte is None:
             first_byte = time.perf_counter() - start
         out += chunk
+    tree_peak = tree.stop()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # tell Popen not to wait again
@@ -69,8 +72,48 @@ def run_once(inv: Invocation, timeout: float = 300.0) -> Sample:
     err_reader.join(timeout)
     proc.stderr.close()
     return Sample(wall=wall, first_byte=first_byte, cpu=usage.ru_utime + usage.ru_stime,
-                  max_rss_mib=usage.ru_maxrss / 1024, returncode=proc.returncode, stdout=bytes(out),
+                  max_rss_mib=usage.ru_maxrss / 1024, tree_rss_mib=max(tree_peak, usage.ru_maxrss / 1024),
+                  returncode=proc.returncode, stdout=bytes(out),
                   stderr=errors[0] if errors else b"")
+
+
+class _TreeSampler:
+    """Every 10 ms, the peak RSS (VmHWM) of the process and all its descendants: a helper process
+    (llmcli's history writer) is memory the user pays for too. Linux only; 0 elsewhere."""
+
+    def __init__(self, pid: int) -> None:
+        self._root = pid
+        self._peaks: dict[int, int] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.01):
+            self._sample()
+
+    def _sample(self) -> None:
+        pending = [self._root]
+        while pending:
+            pid = pending.pop()
+            try:
+                with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
+                    for line in handle:
+                        if line.startswith("VmHWM:"):
+                            self._peaks[pid] = max(self._peaks.get(pid, 0), int(line.split()[1]))
+                            break
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
+                        pending += [int(child) for child in handle.read().split()]
+            except (OSError, ValueError):
+                continue
+
+    def stop(self) -> float:
+        """Sum of the peaks seen, in MiB (call before reaping the process)."""
+        self._sample()
+        self._done.set()
+        self._thread.join()
+        return sum(self._peaks.values()) / 1024
 
 
 def _feed(pipe, data: bytes) -> None:
