@@ -104,10 +104,20 @@ class ChatRepl:
         except TerminateRequested:
             raise
         except KeyboardInterrupt:
-            console.info("[interrupted: the partial reply is kept]")
+            kept = turn is not None and turn.result.text
+            console.info("[interrupted: the partial reply is kept]" if kept else "[interrupted]")
         except LlmcliError as exc:
             console.error(exc.message, exc.hint)
             return exc
+        except Exception as exc:  # noqa: BLE001 - a bug must not end the session (history is saved)
+            if os.environ.get("LLMCLI_DEBUG", "").lower() not in ("", "0", "false", "no"):
+                import traceback
+
+                traceback.print_exc(file=sys.stderr)
+            error = LlmcliError(f"unexpected error: {type(exc).__name__}: {exc}", hint="this is a bug in "
+                                "llmcli; run with --debug for the traceback and report it")
+            console.error(error.message, error.hint)
+            return error
         finally:
             if turn is not None:
                 self.session.finish_turn(turn)

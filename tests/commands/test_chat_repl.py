@@ -303,3 +303,23 @@ def test_ctrl_c_while_a_chunk_is_drawn_waits_for_the_drawing_to_finish(repl_for,
     assert (stopped.text, stopped.finish_reason) == ("alpha: ", "interrupted")
     assert stopped.error == "Interrupted: Ctrl-C"
     assert sent[-1][2] == [("user", "hello"), ("assistant", "alpha: "), ("user", "after")]
+
+
+def test_a_bug_during_a_turn_is_one_error_line_and_the_session_goes_on(repl_for, sent, capsys,
+                                                                        monkeypatch) -> None:
+    calls = {"n": 0}
+    real = Scripted.stream_chat
+
+    def flaky(self, model, messages, options):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ZeroDivisionError("division by zero")
+        yield from real(self, model, messages, options)
+
+    monkeypatch.setattr(Scripted, "stream_chat", flaky)
+    repl = repl_for("first", "second")
+    repl.run()
+    out, err = capsys.readouterr()
+    assert error_lines(err) == ["error: unexpected error: ZeroDivisionError: division by zero"]
+    assert "Traceback" not in err and "[interrupted" not in err
+    assert out == "alpha: second\n"
