@@ -256,3 +256,47 @@ def test_an_https_endpoint_still_verifies_against_the_default_roots() -> None:
         context = provider._http()._transport._pool._ssl_context
         provider.close()
     assert context.cert_store_stats()["x509_ca"] > 50  # certifi's roots, loaded on demand
+
+
+# --- connection reuse ---------------------------------------------------------------------------
+
+
+def test_chat_turns_reuse_one_connection(llmcli_home, monkeypatch) -> None:
+    """The REPL keeps each adapter between turns, so the next question goes out on the previous
+    one's keep-alive connection (a new adapter per turn paid a TCP + TLS handshake each time).
+    YandexGPT's stream ends with its body, which leaves the connection reusable. (An SSE stream
+    that stops reading at `data: [DONE]` leaves the end of the body unread, and httpx drops it.)"""
+    from llmcli.config import load_settings
+    from llmcli.services.session import ChatSession
+    from tests.fakes.yandex_server import yandex_server
+
+    with yandex_server() as srv:
+        llmcli_home.mkdir(parents=True, exist_ok=True)
+        (llmcli_home / "config.toml").write_text(
+            f'default_provider = "yandexgpt"\n[providers.yandexgpt]\nbase_url = "{srv.url}"\n'
+            f'iam_url = "{srv.url}/iam/v1/tokens"\nfolder_id = "b1gfakefolder"\n', encoding="utf-8")
+        monkeypatch.setenv("YC_API_KEY", "AQVNfake-api-key")
+        session = ChatSession(load_settings(), log=False)
+        try:
+            adapters = []
+            for question in ("one", "two", "three"):
+                turn = session.start_turn(question)
+                assert "".join(chunk.text for chunk in turn.chunks()) == f"echo: {question}"
+                session.finish_turn(turn)
+                adapters.append(turn.provider)
+            assert adapters[0] is adapters[1] is adapters[2]
+            assert len(adapters[0]._http()._transport._pool.connections) == 1
+        finally:
+            session.close()
+    assert adapters[0]._client is None  # closed with the session
+
+
+def test_one_shot_turns_still_close_their_adapter(fake_openai) -> None:
+    from llmcli.config import load_settings
+    from llmcli.services.chat import ChatService, TurnRequest
+
+    _, env = fake_openai
+    os.environ["LLMCLI_FAKE_API_KEY"] = env["LLMCLI_FAKE_API_KEY"]  # `isolated` restores the env after
+    turn = ChatService(load_settings()).start_turn(TurnRequest("hi", log=False))
+    assert "".join(chunk.text for chunk in turn.chunks()) == "Paris."
+    assert turn.provider._client is None

@@ -33,7 +33,7 @@ from llmcli.types import (
 
 if TYPE_CHECKING:
     from llmcli.config import ProviderConfig, Settings
-    from llmcli.providers.base import Provider
+    from llmcli.providers.base import Provider, ProviderSpec
     from llmcli.storage import Store
 
 
@@ -112,8 +112,10 @@ class Turn:
 
     def __init__(self, provider: Provider, model: str, messages: list[Message], options: ChatOptions,
                  result: TurnResult, recorder: Recorder, user_record: MessageRecord,
-                 system_record: MessageRecord | None, *, context: FittedContext | None = None) -> None:
+                 system_record: MessageRecord | None, *, context: FittedContext | None = None,
+                 owns_provider: bool = True) -> None:
         self.provider = provider
+        self._owns_provider = owns_provider  # False: the ChatService keeps it for the next turn
         self.model = model
         self.messages = messages
         self.context = context  # what was left out to fit the context window, if anything
@@ -178,12 +180,8 @@ class Turn:
             self.result.notices.append(chunk.notice)
 
     def _close_provider(self) -> None:
-        close = getattr(self.provider, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:  # noqa: BLE001 - closing must not hide the real outcome
-                pass
+        if self._owns_provider:
+            _close(self.provider)
 
     def _save_prompt(self, store: Store) -> None:
         if self._system_record is not None:
@@ -215,8 +213,31 @@ class Turn:
 
 
 class ChatService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, keep_providers: bool = False) -> None:
         self.settings = settings
+        # keep_providers (the REPL): each provider's adapter, and with it its open HTTP connection,
+        # serves turn after turn; a new one per turn paid a TCP + TLS handshake every time.
+        self._kept: dict[str, tuple[ProviderSpec, Provider]] | None = {} if keep_providers else None
+
+    def close(self) -> None:
+        """Close the adapters kept for later turns."""
+        kept, self._kept = self._kept, ({} if self._kept is not None else None)
+        for _, provider in (kept or {}).values():
+            _close(provider)
+
+    def _provider_for(self, spec: ProviderSpec) -> tuple[Provider, bool]:
+        """An adapter for `spec`, and whether the turn owns it (closes it when done)."""
+        if self._kept is None:
+            return provider_registry.open_provider(spec), True
+        key = replace(spec, token_store=None)  # a fresh token store object per lookup is no change
+        kept = self._kept.get(spec.name)
+        if kept is not None and kept[0] == key:
+            return kept[1], False
+        if kept is not None:
+            _close(kept[1])
+        provider = provider_registry.open_provider(spec)
+        self._kept[spec.name] = (key, provider)
+        return provider, False
 
     def start_turn(self, request: TurnRequest, *, store: Store | None = None) -> Turn:
         """Resolve provider, model and context; nothing is sent until `chunks()` is iterated."""
@@ -263,9 +284,18 @@ class ChatService:
         if notice:
             result.notices.append(notice)
         recorder = Recorder(enabled=request.log and settings.history, store=store)
-        provider = provider_registry.open_provider(replace(spec, model=model))
+        provider, owned = self._provider_for(replace(spec, model=model))
         return Turn(provider, model, fitted.messages, options, result, recorder, user_record, system_record,
-                    context=fitted)
+                    context=fitted, owns_provider=owned)
+
+
+def _close(provider: Provider) -> None:
+    close = getattr(provider, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:  # noqa: BLE001 - closing must not hide the real outcome
+            pass
 
 
 def _fit_context(messages: list[Message], name: str, config: ProviderConfig, model: str,

@@ -81,7 +81,7 @@ class ChatSession:
                  max_tokens: int | None = None, extra: dict[str, Any] | None = None, log: bool = True,
                  open_store: bool = True) -> None:
         self.settings = settings
-        self.service = ChatService(settings)
+        self.service = ChatService(settings, keep_providers=True)  # one connection for the whole REPL
         self.provider = provider or provider_registry.default_provider_name(settings)
         config = provider_registry.find_provider_config(settings, self.provider)
         self.model = provider_registry.resolve_model(settings, self.provider, config, model)
@@ -297,6 +297,7 @@ class ChatSession:
         threading.Thread(target=_import_adapter, args=(config.kind or "",), daemon=True).start()
 
     def close(self) -> None:
+        self.service.close()
         if self._store is not None and self._store.ready():
             store = self.store()
             if store is not None:
