@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import stat
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -144,3 +145,39 @@ def test_insecure_storage_file_is_0600_in_a_0700_folder(llmcli_exe, e2e_env, llm
     assert stat.S_IMODE(stored.parent.stat().st_mode) == 0o700
     assert "sk-not-a-sentinel" not in proc.stdout + proc.stderr
 
+
+
+def _process_tree(root: int) -> list[int]:
+    """`root` and its descendants, from /proc (Linux)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat_line = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat_line.rsplit(")", 1)[1].split()[1])
+    tree, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        tree += children
+        frontier = children
+    return tree
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc")
+def test_no_secret_on_any_command_line_while_asking(target_of, llmcli_exe):
+    """`ps` shows every local user each process's arguments: llmcli and any helper it starts."""
+    target = target_of("openai", api_key=ENV_KEY, reply=" ".join(f"w{i}" for i in range(60)), pace=0.05)
+    target.write_config()
+    env = dict(target.env, LLMCLI_FAKE_API_KEY=ENV_KEY)
+    proc = subprocess.Popen([llmcli_exe, "ask", "a slow answer"], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.read(2) == b"w0"  # streaming: every helper process is up by now
+        tree = _process_tree(proc.pid)
+        lines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in tree if Path(f"/proc/{pid}").exists()]
+    finally:
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert lines and not [line for line in lines if ENV_KEY.encode() in line]
