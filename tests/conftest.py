@@ -43,6 +43,9 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     for var in list(os.environ):
         if var.startswith(SECRET_ENV_PREFIXES):
             monkeypatch.delenv(var, raising=False)
+    # .ci/run exports PYTHON_KEYRING_BACKEND=fail as a safety net for stray subprocesses; in-process
+    # tests get the in-memory keyring below, and "chosen explicitly" must mean what the test sets.
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
