@@ -237,4 +237,4 @@ def make_target(kind: str, server: FakeServer, home: Path, base_env: dict[str, s
                       API_PREFIX + "/chat/completions", content_offset=0, max_retries=3,
                       exe=exe, _config=_gigachat_config(server.url))
     return Target(kind, "yandexgpt", server, home, dict(base_env, YC_OAUTH_TOKEN=YANDEX_OAUTH),
-                  COMPLETION, content_offset=0, max_retries=4, exe=exe, _config=_yandex_config(server.url))
+                  COMPLETION, content_offset=0, max_retries=3, exe=exe, _config=_yandex_config(server.url))
