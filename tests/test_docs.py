@@ -61,7 +61,8 @@ def test_check_mode_names_a_stale_file(tmp_path: Path) -> None:
     assert gen.stale(tmp_path) == []
 
     page = tmp_path / gen.MARKDOWN_FILE
-    page.write_text(page.read_text(encoding="utf-8").replace("--no-stream", "--no-streaming"), encoding="utf-8")
+    renamed = page.read_text(encoding="utf-8").replace("--no-stream", "--no-streaming")
+    page.write_text(renamed, encoding="utf-8")
     (tmp_path / gen.MAN_FILE).unlink()
     assert sorted(gen.stale(tmp_path)) == sorted([gen.MARKDOWN_FILE, gen.MAN_FILE])
 
@@ -82,7 +83,7 @@ def _help(path: str) -> str:
 
 
 def _section(markdown: str, path: str) -> str:
-    match = re.search(rf"^## {re.escape(path)}\n(.*?)(?=^## )", markdown, re.S | re.M)
+    match = re.search(rf"^## {re.escape(path)}\n(.*?)(?=^## )", markdown, re.DOTALL | re.MULTILINE)
     assert match, f"docs/cli.md has no section for `{path}`"
     return match.group(1)
 
@@ -95,7 +96,7 @@ def test_reference_shows_every_option_of_help(path: str) -> None:
     flags -= {"-", "--"}
     documented = set(re.findall(r"(?<![\w-])(--?[a-zA-Z][\w-]*)", section))
     assert flags <= documented, f"{path}: not in docs/cli.md: {sorted(flags - documented)}"
-    for sub in re.findall(r"^  (\w[\w-]*)  ", help_text.split("Commands:", 1)[-1], re.M) \
+    for sub in re.findall(r"^  (\w[\w-]*)  ", help_text.split("Commands:", 1)[-1], re.MULTILINE) \
             if "Commands:" in help_text else []:
         assert f"## {path} {sub}\n" in (DOCS / gen.MARKDOWN_FILE).read_text(encoding="utf-8")
 

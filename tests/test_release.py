@@ -42,8 +42,9 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _run(args: list[str | Path], *, cwd: Path, timeout: float = 600, **extra: str) -> str:
     proc = subprocess.run([str(a) for a in args], cwd=cwd, env=_env(**extra), capture_output=True, text=True,
-                          timeout=timeout)
-    assert proc.returncode == 0, f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+                          timeout=timeout, check=False)
+    assert proc.returncode == 0, \
+        f"{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
 
 
@@ -66,8 +67,8 @@ def source_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def wheel(source_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", *_build_isolation_args(), "-w", out, source_copy],
-         cwd=out)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", *_build_isolation_args(), "-w", out,
+          source_copy], cwd=out)
     wheels = list(out.glob("llmcli-*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]
@@ -81,7 +82,8 @@ def fresh_venv(path: Path) -> Path:
     purelib = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                         cwd=path).strip())
     borrowed = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    (purelib / "zz_borrowed_dependencies.pth").write_text("\n".join(sorted(borrowed)) + "\n", encoding="utf-8")
+    (purelib / "zz_borrowed_dependencies.pth").write_text("\n".join(sorted(borrowed)) + "\n",
+                                                          encoding="utf-8")
     return python
 
 
@@ -103,7 +105,7 @@ def test_version_has_one_source(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
         text = archive.read(metadata).decode()
-    assert re.search(rf"^Version: {re.escape(llmcli.__version__)}$", text, re.M)
+    assert re.search(rf"^Version: {re.escape(llmcli.__version__)}$", text, re.MULTILINE)
     assert f"llmcli-{llmcli.__version__}-" in wheel.name
     defined = [p for p in (ROOT / "llmcli").rglob("*.py") if "__version__ =" in p.read_text(encoding="utf-8")]
     assert defined == [ROOT / "llmcli" / "__init__.py"]
@@ -116,7 +118,7 @@ def test_wheel_holds_the_package_and_its_entry_point_only(wheel: Path) -> None:
         entry_points = archive.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "llmcli/app.py" in names and "llmcli/providers/gigachat.py" in names
     assert not [n for n in names if n.startswith(("tests/", "bench/", "scripts/")) or "__pycache__" in n]
-    assert re.search(r"^llmcli = llmcli\.app:main$", entry_points, re.M)
+    assert re.search(r"^llmcli = llmcli\.app:main$", entry_points, re.MULTILINE)
 
 
 def test_built_wheel_installs_and_runs_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
@@ -136,15 +138,16 @@ def test_pipx_install_dot_works(source_copy: Path, tmp_path: Path) -> None:
     tools = tmp_path / "pipx-tool"
     _run([sys.executable, "-m", "venv", tools], cwd=tmp_path)
     python = tools / BIN / "python"
-    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "pipx"], env=_env(), capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "pipx"], env=_env(),
+                          capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0:
         pytest.skip(f"pipx cannot be installed here (no PyPI?): {proc.stderr.strip()[-300:]}")
     pipx_dirs = {"PIPX_HOME": str(tmp_path / "pipx-home"), "PIPX_BIN_DIR": str(tmp_path / "pipx-bin"),
                  "PIPX_MAN_DIR": str(tmp_path / "pipx-man")}
-    _run([python, "-m", "pipx", "install", "--python", sys.executable, source_copy], cwd=tmp_path, timeout=900,
-         **pipx_dirs)
+    _run([python, "-m", "pipx", "install", "--python", sys.executable, source_copy], cwd=tmp_path,
+         timeout=900, **pipx_dirs)
     exe = tmp_path / "pipx-bin" / "llmcli"
     assert _run([exe, "--version"], cwd=tmp_path, **pipx_dirs).strip() == f"llmcli {llmcli.__version__}"
-    listed = json.loads(_run([exe, "providers", "list", "--json"], cwd=tmp_path, LLMCLI_HOME=str(tmp_path / "h")))
+    listed = json.loads(_run([exe, "providers", "list", "--json"], cwd=tmp_path,
+                             LLMCLI_HOME=str(tmp_path / "h")))
     assert {"openai", "gigachat", "yandexgpt"} <= {p["name"] for p in listed}
