@@ -300,3 +300,13 @@ def test_one_shot_turns_still_close_their_adapter(fake_openai) -> None:
     turn = ChatService(load_settings()).start_turn(TurnRequest("hi", log=False))
     assert "".join(chunk.text for chunk in turn.chunks()) == "Paris."
     assert turn.provider._client is None
+
+
+def test_a_tab_press_on_the_first_word_imports_no_pydantic(fake_openai) -> None:
+    """typer coerces a None default through a pydantic TypeAdapter; the root's --help and
+    completion flags default to False instead, so completing a command name needs no pydantic."""
+    _, env = fake_openai
+    env = dict(env, _LLMCLI_COMPLETE="complete_bash", COMP_WORDS="llmcli h", COMP_CWORD="1")
+    code, out, modules = probe([], env)
+    assert code == 0 and out.split() == ["history"]
+    assert "pydantic" not in top_level(modules)
