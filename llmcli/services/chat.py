@@ -101,8 +101,14 @@ def context_messages(history: list[MessageRecord], system: str | None) -> list[M
         system = next((m.text for m in reversed(history) if m.role == "system"), None)
     messages = [Message("system", system)] if system else []
     for record in history:
-        if record.role == "system" or (record.role == "assistant" and not record.text):
-            continue  # failed replies with no text carry nothing the model should see
+        if record.role == "system":
+            continue
+        if record.role == "assistant" and not record.text:
+            # a reply that failed with no text: drop it and the question it failed on, so a retry
+            # (or a fallback provider) does not send the same question twice in a row
+            if messages and messages[-1].role == "user":
+                messages.pop()
+            continue
         messages.append(Message(record.role, record.text, record.provider, record.model))
     return messages
 

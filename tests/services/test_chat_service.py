@@ -124,5 +124,5 @@ def test_context_keeps_newest_system_prompt_and_skips_failed_replies() -> None:
         MessageRecord("5", "c", "assistant", "a2", "t5", provider="gigachat", model="GigaChat-2"),
     ]
     assert [(m.role, m.content) for m in context_messages(history, None)] == [
-        ("system", "be brief"), ("user", "q1"), ("user", "q2"), ("assistant", "a2")]
+        ("system", "be brief"), ("user", "q2"), ("assistant", "a2")]  # q1 failed with no reply
     assert context_messages(history, "new system")[0] == Message("system", "new system")
