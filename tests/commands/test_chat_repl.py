@@ -118,9 +118,8 @@ def test_errors_print_one_line_and_the_session_goes_on(repl_for, sent, capsys) -
     assert "hint: wait a minute or raise your quota" in err and "Traceback" not in err
     assert "alpha: half\n" in out  # what streamed before the break stays on screen
     assert out.endswith("alpha: still here?\n")
-    # the broken reply's text is kept as context; the failed ones carry none
-    assert sent[-1][2] == [("user", "rate limit me"), ("user", "bad key"), ("user", "break"),
-                           ("assistant", "alpha: half"), ("user", "still here?")]
+    # the broken reply's text is kept as context; the failed ones are left out with their questions
+    assert sent[-1][2] == [("user", "break"), ("assistant", "alpha: half"), ("user", "still here?")]
 
 
 def test_ctrl_c_during_a_reply_keeps_the_partial_and_returns_to_the_prompt(repl_for, sent, capsys) -> None:
