@@ -241,3 +241,10 @@ def main() -> None:
         raise SystemExit(code) from None
     except BaseException as exc:  # failures outside a command (e.g. while building the app)
         raise SystemExit(_report(exc)) from None
+    finally:
+        # Whatever exists now lives until exit anyway. Freezing it spares the interpreter's last
+        # garbage collection a walk over every object typer, pydantic and SQLAlchemy created:
+        # ~0.15 s of CPU for `history list`, ~0.02 s for `--help` (atexit handlers still run).
+        import gc
+
+        gc.freeze()
