@@ -24,23 +24,16 @@ if TYPE_CHECKING:
     from llmcli.services.roles import Role
     from llmcli.services.targets import Target
 
-EPILOG = """\b
-Examples:
+EPILOG = """Examples:
 
+\b
   llmcli ask "What is the capital of France?"
-
   git diff | llmcli ask "write a commit message"
-
   git diff --staged | llmcli ask -r commit
-
   llmcli ask -f app.py -f test_app.py "why does the test fail?"
-
   python3 -c "$(llmcli ask -x 'python one-liner: print the current UTC time')"
-
   llmcli ask -p gigachat,yandexgpt --json "Привет"
-
   llmcli ask -p gigachat --fallback yandexgpt "Привет"
-
   llmcli ask -c "and in one sentence?"
 """
 

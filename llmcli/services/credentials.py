@@ -128,7 +128,7 @@ def missing_credentials_error(name: str, kind: str, reason: str | None = None) -
         how = f"run `llmcli keys set {name}`"
     else:
         how = (
-            f"run `llmcli keys set {name} --insecure-storage` (there is no usable keyring here: {why}; "
+            f"run `llmcli keys set {name} --insecure-storage` ({why}; "
             f"the key is then kept in a 0600 file)"
         )
     return CredentialsError(

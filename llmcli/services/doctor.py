@@ -152,16 +152,19 @@ def check_keyring() -> Check:
 
 def check_providers() -> list[Check]:
     """Where each configured provider's key comes from (never the key); no network."""
-    from llmcli.config import load_settings, provider_config
+    from llmcli.config import load_settings
+    from llmcli.errors import UsageError
     from llmcli.services.credentials import resolve_secrets, suggested_env_variable
+    from llmcli.services.providers import find_provider_config
 
     settings = load_settings()
     default = settings.default_provider
     names = sorted(set(settings.providers) | ({default} if default else set()))
     checks = []
     for name in names:
-        config = provider_config(settings, name)
-        if config is None:
+        try:  # built-in, config.toml, or added with `providers add`
+            config = find_provider_config(settings, name)
+        except UsageError:
             checks.append(Check(f"provider {name}", WARN, "is the default provider but is not configured",
                                 hint="llmcli providers list"))
             continue
