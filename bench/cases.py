@@ -32,6 +32,7 @@ class Row:
     peer_factor: float | None = None  # ... and llm's figure ≥ this × llmcli's (paired)
     medians: dict[str, float] = field(default_factory=dict)
     ratios: dict[str, float] = field(default_factory=dict)  # peer / llmcli, median of paired rounds
+    cpu: dict[str, float] = field(default_factory=dict)  # median CPU of the same runs (wall rows only)
     notes: list[str] = field(default_factory=list)
 
     def verdict(self) -> str:
@@ -58,6 +59,8 @@ def fill(row: Row, result: CaseResult, floor: float = 0.0) -> Row:
         values = result.values(tool, metric)
         if values:
             row.medians[tool] = statistics.median(values) - shift
+        if metric == "wall" and result.values(tool, "cpu"):
+            row.cpu[tool] = statistics.median(result.values(tool, "cpu"))
     for tool in result.samples:
         if tool != "llmcli":
             ratio = result.paired_ratio(tool, "llmcli", metric, transform=lambda v: v - shift)

@@ -52,8 +52,9 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| case | llmcli | llm | shell-gpt | llm ÷ llmcli | shell-gpt ÷ llmcli | target (llmcli) | result |",
-             "|---|---:|---:|---:|---:|---:|---|---|"]
+    lines = ["| case | llmcli | llm | shell-gpt | llm ÷ llmcli | shell-gpt ÷ llmcli | target (llmcli) | result "
+             "| CPU s: llmcli / llm / shell-gpt |",
+             "|---|---:|---:|---:|---:|---:|---|---|---:|"]
     notes = []
     for row in rows:
         target = []
@@ -63,7 +64,9 @@ def table(rows: list[Row]) -> str:
             target.append(f"llm ≥ {row.peer_factor:g}× ours")
         ratios = [f"{row.ratios[t]:.1f}×" if t in row.ratios else "—" for t in ("llm", "shell-gpt")]
         lines.append(f"| {row.case} | " + " | ".join(_fmt(row.medians.get(t), row.unit) for t in TOOLS)
-                     + f" | {ratios[0]} | {ratios[1]} | {', '.join(target) or '—'} | {row.verdict()} |")
+                     + f" | {ratios[0]} | {ratios[1]} | {', '.join(target) or '—'} | {row.verdict()} | "
+                     + (" / ".join(f"{row.cpu[t]:.2f}" if t in row.cpu else "—" for t in TOOLS) if row.cpu else "")
+                     + " |")
         notes += [f"- {row.case}: {note}" for note in row.notes]
     return "\n".join(lines + ([""] + notes if notes else []))
 

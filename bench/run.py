@@ -29,7 +29,7 @@ from harness import load_average, measure  # noqa: E402
 from report import machine, table, write_readme  # noqa: E402
 from seed import seed  # noqa: E402
 from servers import SLOW_CHUNKS, SLOW_DELAY, SLOW_INTERVAL, fake_servers, server_floor  # noqa: E402
-from tools import BENCH, WORK, make_tools  # noqa: E402
+from tools import BENCH, WORK, make_tools, snapshot  # noqa: E402
 
 GROUPS = ("startup", "ask", "slow", "flood", "history", "render")
 
@@ -77,9 +77,10 @@ def flood_rows(tools, rounds: int) -> list[Row]:
             fill(Row("10,000-chunk stream, piped: wall", "wall", "s"), result)]
 
 
-def render_rows() -> list[Row]:
+def render_rows(source: Path | None) -> list[Row]:
     log(f"- Markdown rendering in a pty (bench/render_bench.py)  (load {load_average()[0]:.2f})")
-    out = subprocess.run([sys.executable, str(BENCH / "render_bench.py"), "--lines", "2000", "4000"],
+    script = (source or BENCH.parent) / "bench" / "render_bench.py"  # it imports llmcli from beside itself
+    out = subprocess.run([sys.executable, str(script), "--lines", "2000", "4000"],
                          capture_output=True, text=True)
     cpu = {int(m.group(1)): float(m.group(2))
            for m in re.finditer(r"^\s*(\d+)\s+\d+\s+\d+\s+\d+\s+([\d.]+)", out.stdout, re.M)}
@@ -103,13 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", nargs="+", choices=GROUPS, default=list(GROUPS))
     parser.add_argument("--readme", action="store_true", help="write the table into bench/README.md")
+    parser.add_argument("--worktree", action="store_true",
+                        help="measure the working tree as it is (default: a snapshot of HEAD)")
     args = parser.parse_args(argv)
 
     started, clock = datetime.now(timezone.utc), time.monotonic()
     load_before = load_average()
     rows: list[Row] = []
     with fake_servers() as urls:
-        tools = make_tools(urls)
+        source, commit = (None, "working tree") if args.worktree else snapshot()
+        tools = make_tools(urls, source)
+        tools["llmcli"].version += f" at {commit}"
         if "history" in args.only:
             seed(tools, log=log)
         if "startup" in args.only:
@@ -123,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         if "history" in args.only:
             rows += run_rows(history_cases(tools), args.rounds)
     if "render" in args.only:
-        rows += render_rows()
+        rows += render_rows(source)
     load_after = load_average()
 
     header = machine(started, args.rounds, load_before, load_after, {n: t.version for n, t in tools.items()})

@@ -90,17 +90,32 @@ def llmcli_exe() -> str:
     return found
 
 
-def make_tools(urls: dict[str, str]) -> dict[str, Tool]:
-    """Configure every tool against the fake servers at `urls` (server name -> root URL)."""
+def snapshot(commit: str = "HEAD") -> tuple[Path, str]:
+    """The llmcli package as committed (git archive), so a run measures exactly one commit even while
+    the working tree changes; returns the folder to put first on PYTHONPATH and the commit id."""
+    sha = subprocess.run(["git", "rev-parse", "--short", commit], cwd=ROOT, check=True, capture_output=True,
+                         text=True).stdout.strip()
+    target = WORK / f"snapshot-{sha}"
+    if not (target / "llmcli" / "app.py").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha, "llmcli", "bench/render_bench.py"], cwd=ROOT, check=True,
+                                 capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target, sha
+
+
+def make_tools(urls: dict[str, str], source: Path | None = None) -> dict[str, Tool]:
+    """Configure every tool against the fake servers at `urls` (server name -> root URL). llmcli runs
+    the checkout's console script with `source` (a snapshot) first on PYTHONPATH, if given."""
     ensure_peer_venvs()
-    tools = {"llmcli": _llmcli(urls), "llm": _llm(urls), "shell-gpt": _sgpt(urls)}
+    tools = {"llmcli": _llmcli(urls, source), "llm": _llm(urls), "shell-gpt": _sgpt(urls)}
     for tool in tools.values():
         out = subprocess.run([tool.exe, "--version"], env=tool.env, capture_output=True, text=True)
         tool.version = (out.stdout or out.stderr).strip().splitlines()[-1] if (out.stdout or out.stderr) else "?"
     return tools
 
 
-def _llmcli(urls: dict[str, str]) -> Tool:
+def _llmcli(urls: dict[str, str], source: Path | None) -> Tool:
     home = WORK / "llmcli"
     home.mkdir(parents=True, exist_ok=True)
     lines = ['default_provider = "bench-instant"', ""]
@@ -110,6 +125,8 @@ def _llmcli(urls: dict[str, str]) -> Tool:
     (home / "config.toml").write_text("\n".join(lines), encoding="utf-8")
     env = base_env(home)
     env["LLMCLI_HOME"] = str(home)
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     for server in SERVERS:  # the key comes from the environment: no keyring lookup is needed
         env[f"LLMCLI_BENCH_{server.upper()}_API_KEY"] = KEY
     return Tool("llmcli", llmcli_exe(), env)
