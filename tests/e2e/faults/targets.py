@@ -28,8 +28,6 @@ from tests.fakes.openai_server import OpenAIHandler, OpenAIState, split_reply
 from tests.fakes.tls import session_ca
 from tests.fakes.yandex_server import COMPLETION, IAM, YandexHandler, YandexState, cumulative_texts
 
-KINDS = ("openai", "gigachat", "yandexgpt")
-
 # Twelve words: 12 deltas on OpenAI, 12 cumulative lines on Yandex, ~10 deltas on GigaChat.
 REPLY = " ".join(f"w{i}" for i in range(1, 13))
 CONTENT_FRAMES = 12
