@@ -224,10 +224,6 @@ def main() -> None:
     if argv in (["--version"], ["-V"]):
         sys.stdout.write(f"llmcli {__version__}\n")
         return
-    if "ask" in argv[:2]:  # start what `ask` will need on another core, before typer loads
-        from llmcli.commands.prestart import prestart
-
-        prestart(argv)
     _install_sigterm()
     try:
         build_app(_command_of(argv))(prog_name="llmcli")

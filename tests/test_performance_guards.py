@@ -25,14 +25,8 @@ from tests.fakes.openai_server import openai_server
 ROOT = Path(__file__).resolve().parents[1]
 
 # Run llmcli's main() in a fresh interpreter and report the modules it imported (stderr, last line).
-# and the processes it started (an audit hook sees every subprocess.Popen).
 PROBE = """
 import json, os, sys
-spawned = []
-sys.addaudithook(lambda event, args: spawned.append(" ".join(map(str, args[1] or ())))
-                 if event == "subprocess.Popen" else None)
-if os.environ.get("PROBE_ONE_CPU"):
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 sys.argv = ["llmcli", *json.loads(os.environ["PROBE_ARGS"])]
 from llmcli.app import main
 code = 0
@@ -41,7 +35,7 @@ try:
 except SystemExit as exc:
     code = exc.code or 0
 sys.stdout.flush()
-report = {"code": code, "modules": sorted(sys.modules), "spawned": spawned}
+report = {"code": code, "modules": sorted(sys.modules)}
 sys.stderr.write("\\nPROBE=" + json.dumps(report) + "\\n")
 """
 
@@ -57,10 +51,6 @@ def probe_report(args: list[str], env: dict[str, str], stdin: str = "") -> tuple
 def probe(args: list[str], env: dict[str, str], stdin: str = "") -> tuple[int, str, set[str]]:
     report, stdout = probe_report(args, env, stdin)
     return report["code"], stdout, set(report["modules"])
-
-
-def writers_started(report: dict) -> int:
-    return sum("history_writer" in command for command in report["spawned"])
 
 
 def top_level(modules: set[str]) -> set[str]:
@@ -92,19 +82,9 @@ def test_piped_ask_with_the_key_in_the_environment_stays_lean(fake_openai, llmcl
     # piped output is plain text: no Markdown renderer, no REPL toolkit
     assert not {"prompt_toolkit", "markdown_it", "pygments"} & top_level(modules)
     assert "rich.markdown" not in modules
-
-
-def test_piped_ask_saves_history_from_a_writer_process(fake_openai, llmcli_home) -> None:
-    """The storage stack (~0.3 s of imports) loads in a separate process started before typer, so
-    it runs on another core instead of competing with the request for the GIL."""
-    _, env = fake_openai
-    report, out = probe_report(["ask", "capital?"], env)
-    assert report["code"] == 0 and out == "Paris.\n"
-    assert not {"sqlalchemy", "sqlmodel"} & top_level(set(report["modules"]))
-    assert writers_started(report) == 1
-    with sqlite3.connect(llmcli_home / "history.db") as db:
+    with sqlite3.connect(llmcli_home / "history.db") as db:  # saved from the background thread
         rows = db.execute("SELECT role, text, complete FROM messages ORDER BY seq").fetchall()
-    assert rows == [("user", "capital?", 1), ("assistant", "Paris.", 1)]
+    assert rows == [("user", "capital of France?\n\none word\n", 1), ("assistant", "Paris.", 1)]
 
 
 def test_a_broken_history_database_costs_a_warning_not_the_answer(fake_openai, llmcli_home) -> None:
@@ -114,31 +94,6 @@ def test_a_broken_history_database_costs_a_warning_not_the_answer(fake_openai, l
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout == "Paris.\n"
     assert proc.stderr.startswith("warning: history not saved:") and "not a SQLite database" in proc.stderr
-
-
-@pytest.mark.parametrize("args", [["ask", "--no-log", "hi"], ["ask", "-c", "hi"], ["ask", "--help"],
-                                  ["history", "list"]])
-def test_no_writer_process_when_the_run_cannot_use_one(fake_openai, args) -> None:
-    """-c reads history in this process anyway; --no-log and --help save nothing."""
-    _, env = fake_openai
-    report, _ = probe_report(args, env)
-    assert report["code"] == 0 and writers_started(report) == 0
-
-
-def test_no_writer_process_with_history_off_in_the_environment(fake_openai) -> None:
-    _, env = fake_openai
-    report, _ = probe_report(["ask", "hi"], dict(env, LLMCLI_NO_LOG="1"))
-    assert report["code"] == 0 and writers_started(report) == 0
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
-def test_no_writer_process_on_a_single_cpu(fake_openai, llmcli_home) -> None:
-    """With one usable core a second interpreter only adds work: the thread saves instead."""
-    _, env = fake_openai
-    report, out = probe_report(["ask", "hi"], dict(env, PROBE_ONE_CPU="1"))
-    assert report["code"] == 0 and out == "Paris.\n" and writers_started(report) == 0
-    with sqlite3.connect(llmcli_home / "history.db") as db:
-        assert db.execute("SELECT count(*) FROM messages").fetchone() == (2,)
 
 
 def test_a_command_builds_only_itself(fake_openai) -> None:

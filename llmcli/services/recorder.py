@@ -1,10 +1,13 @@
 """Saving a turn to history without slowing it down or losing it.
 
-The storage stack (sqlmodel, ~0.3 s to import) is loaded off the critical path: by a writer process
-that `llmcli ask` started before typer (services/history_writer.py: on another core, so it never
-competes with the request for the GIL), else in a background thread while the request is in flight;
-the user message is saved from there, the reply after the stream ends. A storage failure never costs
-the user their answer: it becomes a warning (exit 0), as DESIGN.md §3 says.
+The storage stack (sqlmodel, ~0.4 s to import) is loaded in a background thread while the request is
+in flight; the user message is saved from there, the reply after the stream ends. A storage failure
+never costs the user their answer: it becomes a warning (exit 0), as DESIGN.md §3 says.
+
+Why not a separate writer process, which could import on another core: measured on two cores
+(bench/README.md), a spawned or forked writer cost 0.15-0.2 s more CPU and ~30 MiB more memory and
+was no faster; the thread's import overlaps the wait for the server's first byte, where real
+servers spend their time.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from llmcli.errors import LlmcliError
-from llmcli.services import history_writer
 
 if TYPE_CHECKING:
     from llmcli.storage import Store
@@ -53,19 +55,10 @@ class Recorder:
         self._url = url
         self._thread: threading.Thread | None = None
         self._failed = False
-        # A prestarted writer process serves the default database only; actions call its
-        # save_message() exactly as they would a Store's.
-        use_writer = enabled and store is None and url is None
-        self._writer = history_writer.take() if use_writer else None
-        if not use_writer:
-            history_writer.discard_prestarted()
 
     def run_in_background(self, action: Callable[[Store], None]) -> None:
         """Open the store (if needed) and run `action` in a thread; `finish` waits for it."""
         if not self.enabled:
-            return
-        if self._writer is not None:
-            self._send(action, self._writer)  # a few bytes down a pipe: no thread needed
             return
         self._thread = threading.Thread(target=self._guarded, args=(action,), daemon=True)
         self._thread.start()
@@ -75,29 +68,12 @@ class Recorder:
         if not self.enabled:
             return False
         with signals_deferred():
-            if self._writer is not None:
-                return self._finish_writer(action, self._writer)
             if self._thread is not None:
                 self._thread.join()
                 self._thread = None
             if self._failed:
                 return False
             return self._guarded(action)
-
-    def _send(self, action: Callable[[Store], None], writer: history_writer.HistoryWriter) -> None:
-        action(writer)  # type: ignore[arg-type]  # it has Store.save_message's signature
-
-    def _finish_writer(self, action: Callable[[Store], None], writer: history_writer.HistoryWriter) -> bool:
-        self._writer = None
-        self._send(action, writer)
-        try:
-            reason = writer.finish()
-        except OSError as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-        if reason is not None:
-            self._fail(reason)
-            return False
-        return True
 
     def _guarded(self, action: Callable[[Store], None]) -> bool:
         try:
