@@ -14,6 +14,7 @@ from llmcli import __version__
 
 TYPE_CHECKING = False  # typing costs ~13 ms to import: half of `--version`
 if TYPE_CHECKING:
+    import threading
     from typing import Any
 
     import typer
@@ -210,7 +211,7 @@ def __getattr__(name: str) -> Any:  # `from llmcli.app import app` builds the ap
 GC_PAUSE_SECONDS = 2.0
 
 
-def _pause_gc() -> None:
+def _pause_gc() -> threading.Timer:
     """No cyclic garbage collection for the first seconds of a run.
 
     A short run mostly imports (typer, pydantic, httpx, SQLAlchemy): hundreds of thousands of
@@ -224,6 +225,7 @@ def _pause_gc() -> None:
     resume = threading.Timer(GC_PAUSE_SECONDS, gc.enable)
     resume.daemon = True
     resume.start()
+    return resume
 
 
 def _command_of(argv: list[str]) -> str | None:

@@ -265,3 +265,20 @@ def test_a_tab_press_on_the_first_word_imports_no_pydantic(fake_openai) -> None:
     code, out, modules = probe([], env)
     assert code == 0 and out.split() == ["history"]
     assert "pydantic" not in top_level(modules)
+
+
+def test_the_collector_is_paused_for_a_short_run_then_comes_back(monkeypatch) -> None:
+    import gc
+
+    from llmcli import app
+
+    monkeypatch.setattr(app, "GC_PAUSE_SECONDS", 0.05)
+    was_enabled = gc.isenabled()
+    try:
+        resume = app._pause_gc()
+        assert not gc.isenabled()  # imports are not walked again and again
+        resume.join(timeout=10)
+        assert gc.isenabled()  # a long run (chat, history import) collects as usual
+    finally:
+        if not was_enabled:
+            gc.disable()
