@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from llmcli.storage import Store
 
 
+REQUEST_HEAD_START = 0.05  # seconds the history thread lets the request go first
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
@@ -133,13 +136,15 @@ class Turn:
         self._reply: MessageRecord | None = None  # set when the stream has ended
 
     def chunks(self) -> Iterator[Chunk]:
-        self._recorder.run_in_background(self._save_prompt)
+        # The storage import waits until the request is out (~20 ms here) or the first chunk is in.
+        self._recorder.run_in_background(self._save_prompt, head_start=REQUEST_HEAD_START)
         started = time.monotonic()
         parts: list[str] = []
         final_text: str | None = None
         error: str | None = None
         try:
             for chunk in self.provider.stream_chat(self.model, self.messages, self.options):
+                self._recorder.go()
                 if chunk.text:
                     parts.append(chunk.text)
                 self._absorb(chunk)

@@ -55,18 +55,33 @@ class Recorder:
         self._url = url
         self._thread: threading.Thread | None = None
         self._failed = False
+        self._go = threading.Event()
 
-    def run_in_background(self, action: Callable[[Store], None]) -> None:
-        """Open the store (if needed) and run `action` in a thread; `finish` waits for it."""
+    def run_in_background(self, action: Callable[[Store], None], *, head_start: float = 0.0) -> None:
+        """Open the store (if needed) and run `action` in a thread; `finish` waits for it.
+
+        The thread first waits up to `head_start` seconds, or until `go()`: importing the storage
+        stack holds the GIL for ~0.3 s, and while the request is still being built and sent (and the
+        first chunk printed) every hand-over of the GIL costs the main thread up to 5 ms."""
         if not self.enabled:
             return
-        self._thread = threading.Thread(target=self._guarded, args=(action,), daemon=True)
+        self._thread = threading.Thread(target=self._after_head_start, args=(action, head_start), daemon=True)
         self._thread.start()
+
+    def go(self) -> None:
+        """Let the background work start now (the request is out, or the first chunk is in)."""
+        self._go.set()
+
+    def _after_head_start(self, action: Callable[[Store], None], head_start: float) -> None:
+        if head_start > 0:
+            self._go.wait(head_start)
+        self._guarded(action)
 
     def finish(self, action: Callable[[Store], None]) -> bool:
         """Wait for the background work, then run `action` with signals deferred. True if saved."""
         if not self.enabled:
             return False
+        self.go()
         with signals_deferred():
             if self._thread is not None:
                 self._thread.join()
