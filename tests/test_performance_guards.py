@@ -282,3 +282,24 @@ def test_the_collector_is_paused_for_a_short_run_then_comes_back(monkeypatch) ->
     finally:
         if not was_enabled:
             gc.disable()
+
+
+def test_history_work_waits_for_go_or_its_head_start() -> None:
+    """The storage import (~0.3 s holding the GIL) must not run while the request is being sent:
+    it waits for go() (the first chunk) or the head start, and finish() never waits for the latter."""
+    import threading
+
+    from llmcli.services.recorder import Recorder
+
+    ran = threading.Event()
+    recorder = Recorder(store=object())  # type: ignore[arg-type]  # a store that is already open
+    recorder.run_in_background(lambda store: ran.set(), head_start=60)
+    assert not ran.wait(0.2)
+    recorder.go()
+    assert ran.wait(10)
+
+    late = Recorder(store=object())  # type: ignore[arg-type]
+    saved: list[str] = []
+    late.run_in_background(lambda store: saved.append("question"), head_start=60)
+    assert late.finish(lambda store: saved.append("reply")) is True  # no 60 s wait
+    assert saved == ["question", "reply"]
