@@ -7,8 +7,8 @@ and, where the issue sets one, the target. `value(result, tool)` turns a CaseRes
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from harness import CaseResult, Invocation
 from seed import SEARCH_WORD

@@ -29,11 +29,11 @@ def machine(started: datetime, rounds: int, load_before, load_after, versions: d
         pass
     tools = ", ".join(f"{name} `{versions.get(name, '?')}`" for name in TOOLS)
     return "\n".join([
-        f"Run {started:%Y-%m-%d %H:%M} UTC on {platform.system()} {platform.release()}, {cpu}, "
-        f"{os.cpu_count()} cores{memory}; CPython {platform.python_version()}.",
+        (f"Run {started:%Y-%m-%d %H:%M} UTC on {platform.system()} {platform.release()}, {cpu}, "
+         f"{os.cpu_count()} cores{memory}; CPython {platform.python_version()}."),
         f"Load average (1/5/15 min) before {_load(load_before)}, after {_load(load_after)}.",
-        f"Tools: {tools}. Median of {rounds} rounds after one warm-up run each; ratios are "
-        f"peer ÷ llmcli per round (paired), median over rounds — above 1 means llmcli is faster.",
+        (f"Tools: {tools}. Median of {rounds} rounds after one warm-up run each; ratios are "
+         f"peer ÷ llmcli per round (paired), median over rounds — above 1 means llmcli is faster."),
     ])
 
 
@@ -52,8 +52,8 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| case | llmcli | llm | shell-gpt | llm ÷ llmcli | shell-gpt ÷ llmcli | target (llmcli) | result "
-             "| CPU s: llmcli / llm / shell-gpt |",
+    lines = [("| case | llmcli | llm | shell-gpt | llm ÷ llmcli | shell-gpt ÷ llmcli | target (llmcli) | result "
+              "| CPU s: llmcli / llm / shell-gpt |"),
              "|---|---:|---:|---:|---:|---:|---|---|---:|"]
     notes = []
     for row in rows:

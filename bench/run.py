@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cases import Row, ask, fill, history_cases, startup_cases  # noqa: E402
-from harness import load_average, measure  # noqa: E402
-from report import machine, table, write_readme  # noqa: E402
-from seed import seed  # noqa: E402
-from servers import SLOW_CHUNKS, SLOW_DELAY, SLOW_INTERVAL, fake_servers, server_floor  # noqa: E402
-from tools import BENCH, WORK, make_tools, snapshot  # noqa: E402
+from cases import Row, ask, fill, history_cases, startup_cases
+from harness import load_average, measure
+from report import machine, table, write_readme
+from seed import seed
+from servers import SLOW_CHUNKS, SLOW_DELAY, SLOW_INTERVAL, fake_servers, server_floor
+from tools import BENCH, WORK, make_tools, snapshot
 
 GROUPS = ("startup", "ask", "slow", "flood", "history", "render")
 
@@ -81,9 +81,9 @@ def render_rows(source: Path | None) -> list[Row]:
     log(f"- Markdown rendering in a pty (bench/render_bench.py)  (load {load_average()[0]:.2f})")
     script = (source or BENCH.parent) / "bench" / "render_bench.py"  # it imports llmcli from beside itself
     out = subprocess.run([sys.executable, str(script), "--lines", "2000", "4000"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     cpu = {int(m.group(1)): float(m.group(2))
-           for m in re.finditer(r"^\s*(\d+)\s+\d+\s+\d+\s+\d+\s+([\d.]+)", out.stdout, re.M)}
+           for m in re.finditer(r"^\s*(\d+)\s+\d+\s+\d+\s+\d+\s+([\d.]+)", out.stdout, re.MULTILINE)}
     rows = []
     for lines in sorted(cpu):
         row = Row(f"Markdown answer of {lines:,} lines in a pty: CPU (best of 3)", "cpu", "s")

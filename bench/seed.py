@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterator
 
 from tools import VENVS, WORK, Tool
 

@@ -17,9 +17,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from harness import Invocation
 
@@ -110,7 +110,8 @@ def make_tools(urls: dict[str, str], source: Path | None = None) -> dict[str, To
     ensure_peer_venvs()
     tools = {"llmcli": _llmcli(urls, source), "llm": _llm(urls), "shell-gpt": _sgpt(urls)}
     for tool in tools.values():
-        out = subprocess.run([tool.exe, "--version"], env=tool.env, capture_output=True, text=True)
+        out = subprocess.run([tool.exe, "--version"], env=tool.env, capture_output=True, text=True,
+                             check=False)
         tool.version = (out.stdout or out.stderr).strip().splitlines()[-1] if (out.stdout or out.stderr) else "?"
     return tools
 

@@ -42,7 +42,7 @@ sys.stderr.write("\\nPROBE=" + json.dumps(report) + "\\n")
 
 def probe_report(args: list[str], env: dict[str, str], stdin: str = "") -> tuple[dict, str]:
     proc = subprocess.run([sys.executable, "-c", PROBE], input=stdin, capture_output=True, text=True,
-                          env=dict(env, PROBE_ARGS=json.dumps(args)), cwd=ROOT, timeout=120)
+                          env=dict(env, PROBE_ARGS=json.dumps(args)), cwd=ROOT, timeout=120, check=False)
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("PROBE=")]
     assert line, proc.stderr
     return json.loads(line[-1][len("PROBE="):]), proc.stdout
@@ -91,7 +91,7 @@ def test_a_broken_history_database_costs_a_warning_not_the_answer(fake_openai, l
     _, env = fake_openai
     (llmcli_home / "history.db").write_bytes(b"this is not a database" * 100)
     proc = subprocess.run([sys.executable, "-m", "llmcli", "ask", "capital?"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and proc.stdout == "Paris.\n"
     assert proc.stderr.startswith("warning: history not saved:") and "not a SQLite database" in proc.stderr
 
@@ -146,7 +146,7 @@ def count_statements():
     def run(*args: str) -> tuple[int, int]:
         seen: list[str] = []
 
-        def on_execute(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        def on_execute(conn, cursor, statement, parameters, context, executemany):
             seen.append(statement)
 
         event.listen(Engine, "before_cursor_execute", on_execute)
