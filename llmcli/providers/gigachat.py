@@ -18,6 +18,7 @@ import httpx
 
 from llmcli.errors import AuthError, ProviderError, ProviderUnavailable
 from llmcli.providers.base import ProviderSpec
+from llmcli.providers.concurrency_cap import ConcurrencyCapPolicy
 from llmcli.providers.gigachat_auth import GigaChatAuth
 from llmcli.providers.gigachat_wire import (
     MODEL_TYPES,
@@ -42,6 +43,9 @@ from llmcli.types import ChatOptions, Chunk, Message, ModelInfo
 log = logging.getLogger("llmcli")
 
 DEFAULT_MODEL = "GigaChat-2"
+# GigaChat's 429 is a per-key cap on concurrent requests (protocols.md §1.9): wait it out like
+# YandexGPT's, [1, 2), [2, 4), [4, 8) s, unless the server sends Retry-After.
+GIGACHAT_RETRY_POLICY = ConcurrencyCapPolicy()
 
 
 class GigaChatProvider:
@@ -60,7 +64,7 @@ class GigaChatProvider:
         self._base_url = spec.base_url.rstrip("/")
         self._owns_client = client is None
         self._client = client if client is not None else build_client(spec)
-        self._policy = policy or RetryPolicy()
+        self._policy = policy or GIGACHAT_RETRY_POLICY
         self._auth = GigaChatAuth(spec, client=self._client, send=self._send_for_token, clock=clock)
 
     # --- Provider interface

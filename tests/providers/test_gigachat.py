@@ -7,6 +7,7 @@ import json
 import threading
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -24,7 +25,7 @@ from llmcli.errors import (
     UsageError,
 )
 from llmcli.providers.base import MemoryTokenStore, ProviderSpec
-from llmcli.providers.gigachat import GigaChatProvider
+from llmcli.providers.gigachat import GIGACHAT_RETRY_POLICY, GigaChatProvider
 from llmcli.providers.http import RetryPolicy
 from llmcli.types import ChatOptions, Message, Secret
 
@@ -53,8 +54,10 @@ def make_spec(*, store: Any = None, verify: bool = True, **secrets: str) -> Prov
     )
 
 
-def make_provider(spec: ProviderSpec | None = None, clock: Clock | None = None) -> GigaChatProvider:
-    return GigaChatProvider(spec or make_spec(), policy=RetryPolicy(sleep=lambda _s: None),
+def make_provider(spec: ProviderSpec | None = None, clock: Clock | None = None,
+                  sleep=lambda _s: None, **policy: Any) -> GigaChatProvider:
+    """GigaChat's own retry policy, with the sleep (and, if given, the jitter) injected."""
+    return GigaChatProvider(spec or make_spec(), policy=replace(GIGACHAT_RETRY_POLICY, sleep=sleep, **policy),
                             clock=clock or Clock())
 
 
@@ -439,11 +442,52 @@ def test_token_package_used_up_has_a_hint(oauth, chat):
     assert "package" in caught.value.hint
 
 
-def test_429_is_retried_then_reported_as_rate_limited(oauth, chat):
+def test_429_is_retried_then_reported_as_rate_limited_with_a_hint(oauth, chat):
     chat.mock(return_value=api_error(429, "Too many requests", **{"Retry-After": "1"}))
     with pytest.raises(RateLimited) as caught:
         collect(make_provider())
-    assert caught.value.exit_code == 5 and chat.call_count > 1
+    assert caught.value.exit_code == 5 and chat.call_count == 4  # the first try + 3 retries
+    assert "Too many requests" in caught.value.message
+    assert "fewer in parallel" in caught.value.hint
+
+
+def test_429_without_retry_after_waits_for_the_concurrency_cap_to_free_up(oauth, chat):
+    # a near-zero first wait would meet the same full cap: each wait is [1, 2), [2, 4), [4, 8) s
+    chat.mock(return_value=api_error(429, "Too many requests"))
+    for _ in range(5):  # the jitter is random: several runs, each within the bounds
+        waits: list[float] = []
+        with pytest.raises(RateLimited):
+            collect(make_provider(sleep=waits.append))
+        assert len(waits) == 3
+        for wait, (low, high) in zip(waits, [(1.0, 2.0), (2.0, 4.0), (4.0, 8.0)]):
+            assert low <= wait < high
+
+
+@pytest.mark.parametrize("jitter, expected", [(0.0, [1.0, 2.0, 4.0]), (0.5, [1.5, 3.0, 6.0])])
+def test_429_wait_is_jittered_above_a_floor(oauth, chat, jitter, expected):
+    chat.mock(return_value=api_error(429, "Too many requests"))
+    waits: list[float] = []
+    with pytest.raises(RateLimited):
+        collect(make_provider(sleep=waits.append, rng=lambda: jitter))
+    assert waits == expected
+
+
+def test_429_with_retry_after_waits_what_the_server_asks(oauth, chat):
+    chat.mock(side_effect=[api_error(429, "Too many requests", **{"Retry-After": "7"}),
+                           api_error(429, "Too many requests", **{"Retry-After": "0"}), sse("ok")])
+    waits: list[float] = []
+    chunks = collect(make_provider(sleep=waits.append))
+    assert "".join(c.text for c in chunks) == "ok"
+    assert waits == [7.0, 0.0]
+
+
+def test_5xx_keeps_the_short_generic_backoff(oauth, chat):
+    # only the concurrency cap needs long waits; a failing server is reported without them
+    chat.mock(return_value=api_error(503, "Service Unavailable"))
+    waits: list[float] = []
+    with pytest.raises(ProviderUnavailable):
+        collect(make_provider(sleep=waits.append, rng=lambda: 0.0))
+    assert waits == [0.0, 0.0, 0.0]
 
 
 def test_5xx_is_retried_before_the_first_chunk(oauth, chat):
