@@ -13,6 +13,7 @@ import httpx
 
 from llmcli.errors import ProviderError, ProviderUnavailable, RateLimited, StreamBroken, UsageError
 from llmcli.providers.streams import error_class_for_status
+from llmcli.providers.usage_counts import token_count
 from llmcli.types import ChatOptions, Chunk, Message, Usage
 
 BLACKLIST_NOTICE = "GigaChat's content filter stopped the reply (finish_reason: blacklist)"
@@ -97,15 +98,8 @@ def chat_body(model: str, messages: Sequence[Message], options: ChatOptions) -> 
 def parse_usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
-
-    def count(key: str) -> int:
-        try:
-            return int(raw.get(key) or 0)
-        except (TypeError, ValueError):
-            return 0
-
-    return Usage(count("prompt_tokens"), count("completion_tokens"), count("total_tokens"),
-                 cached_tokens=count("precached_prompt_tokens"))
+    return Usage(token_count(raw, "prompt_tokens"), token_count(raw, "completion_tokens"),
+                 token_count(raw, "total_tokens"), cached_tokens=token_count(raw, "precached_prompt_tokens"))
 
 
 def final_chunk(finish_reason: str | None, usage: Usage | None, model: str | None,

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmcli.errors import ConfigError, ProviderError, ProviderUnavailable, RateLimited, UsageError
+from llmcli.providers.usage_counts import token_count
 from llmcli.types import ChatOptions, Chunk, Message, ModelInfo, Usage
 
 log = logging.getLogger("llmcli")
@@ -160,16 +161,9 @@ def parse_usage(raw: Any) -> Usage | None:
     """Usage counts come as strings (int64 in proto-JSON); missing ones are 0."""
     if not isinstance(raw, dict):
         return None
-
-    def count(key: str) -> int:
-        try:
-            return int(raw.get(key) or 0)
-        except (TypeError, ValueError):
-            return 0
-
-    prompt, completion = count("inputTextTokens"), count("completionTokens")
+    prompt, completion = token_count(raw, "inputTextTokens"), token_count(raw, "completionTokens")
     return Usage(prompt_tokens=prompt, completion_tokens=completion,
-                 total_tokens=count("totalTokens") or prompt + completion)
+                 total_tokens=token_count(raw, "totalTokens") or prompt + completion)
 
 
 def first_alternative(result: Any) -> tuple[str, str]:

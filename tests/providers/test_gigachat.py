@@ -372,6 +372,15 @@ def test_non_stream_mode_yields_the_same_chunks(oauth, chat):
     assert chunks[-1].usage.cached_tokens == 1 and chunks[-1].request_id == "srv-2"
 
 
+def test_a_mangled_usage_count_is_zero_and_the_reply_still_arrives(oauth, chat):
+    chat.mock(return_value=sse("Готово.", usage={"prompt_tokens": "n/a", "completion_tokens": None,
+                                                 "total_tokens": "12", "precached_prompt_tokens": [1]}))
+    chunks = collect(make_provider())
+    assert "".join(c.text for c in chunks) == "Готово."
+    usage = chunks[-1].usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, usage.cached_tokens) == (0, 0, 12, 0)
+
+
 def test_a_json_error_where_a_stream_was_due_is_an_error_not_an_empty_reply(oauth, chat):
     chat.mock(return_value=httpx.Response(200, json={"status": 500, "message": "Internal error"}))
     with pytest.raises(ProviderUnavailable):

@@ -153,6 +153,17 @@ def test_usage_comes_from_the_last_line_only_as_integers():
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (26, 317, 343)
 
 
+@respx.mock
+def test_a_mangled_usage_count_is_zero_and_the_total_is_summed():
+    lines = cumulative("abcdef", 3)
+    lines[-1]["result"]["usage"] = {"inputTextTokens": "26", "completionTokens": "many", "totalTokens": None}
+    respx.post(COMPLETION).mock(return_value=stream_response(*lines))
+    chunks = run(make_provider())
+    assert "".join(c.text for c in chunks) == "abcdef"
+    usage = chunks[-1].usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (26, 0, 26)
+
+
 def test_a_rewrite_of_earlier_text_is_not_printed_twice_and_history_gets_the_final_text(caplog):
     stream = CumulativeStream()
     shown = []
