@@ -53,8 +53,8 @@ def _report(exc: BaseException) -> int:
         console.error(exc.message, exc.hint)
         return exc.exit_code
     if isinstance(exc, TerminateRequested):
-        console.error("terminated")
-        return 143
+        console.error("terminated" if exc.exit_code == 143 else f"terminated ({exc.signal_name})")
+        return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         console.error("interrupted")
         return 130
@@ -106,16 +106,20 @@ def _setup_logging(debug: bool) -> None:
             lib.propagate = False
 
 
-def _install_sigterm() -> None:
+def _install_terminate_handlers() -> None:
+    """SIGTERM, and SIGHUP (a closed terminal) where there is one, end the run like Ctrl-C does:
+    the partial reply is saved, then the boundary exits 143 / 129."""
     import signal
 
-    from llmcli.errors import TerminateRequested
+    from llmcli import console
+    from llmcli.errors import terminating_signals
 
-    def on_sigterm(signum: int, frame: object) -> None:
-        raise TerminateRequested()
+    def on_terminate(signum: int, frame: object) -> None:
+        raise console.terminated_by(signum)
 
     try:
-        signal.signal(signal.SIGTERM, on_sigterm)
+        for sig in terminating_signals():
+            signal.signal(sig, on_terminate)
     except ValueError:  # not the main thread (e.g. some test runners)
         pass
 
@@ -246,7 +250,7 @@ def main() -> None:
         sys.stdout.write(f"llmcli {__version__}\n")
         return
     _pause_gc()
-    _install_sigterm()
+    _install_terminate_handlers()
     try:
         build_app(_command_of(argv))(prog_name="llmcli")
     except SystemExit as exc:

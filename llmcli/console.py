@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from llmcli.errors import TerminateRequested
 
 
 def stdout_is_tty() -> bool:
@@ -66,8 +69,43 @@ def _err(prefix: str, message: str) -> None:
     try:
         sys.stderr.write(f"{prefix}{message}\n")
         sys.stderr.flush()
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):  # a closed pipe, or a terminal that hung up (EIO)
         pass
+
+
+def terminated_by(signum: int) -> TerminateRequested:
+    """What our SIGTERM / SIGHUP handlers raise. On SIGHUP the terminal is gone (ssh dropped, tab
+    closed) and every write to it fails with EIO, so stdout and stderr stop writing to it first:
+    the rest of the run (the reply's last piece, `error: terminated`, the final flush) cannot fail
+    over saving the partial reply."""
+    import signal
+
+    from llmcli.errors import TerminateRequested
+
+    if signum == getattr(signal, "SIGHUP", None):
+        _detach_from_terminal()
+    return TerminateRequested(signum)
+
+
+def _detach_from_terminal() -> None:
+    """Point stdout and stderr at /dev/null where they are a terminal (a character device: a tty
+    that hung up no longer passes isatty()); pipes and files keep their output."""
+    import stat
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                fd = stream.fileno()
+                if stat.S_ISCHR(os.fstat(fd).st_mode):
+                    os.dup2(devnull, fd)
+            except (AttributeError, OSError, ValueError):
+                pass
+    finally:
+        os.close(devnull)
 
 
 def error(message: str, hint: str | None = None) -> None:

@@ -92,7 +92,7 @@ class StorageError(LlmcliError):
 
 
 class Interrupted(LlmcliError):
-    """Ctrl-C (130) or SIGTERM (143) while working; partial replies are saved first."""
+    """Ctrl-C (130), SIGTERM (143) or SIGHUP (129) while working; partial replies are saved first."""
 
     exit_code = 130
 
@@ -102,5 +102,32 @@ class Interrupted(LlmcliError):
 
 
 class TerminateRequested(KeyboardInterrupt):
-    """Raised by our SIGTERM handler, so every Ctrl-C cleanup path (save the partial reply, close
-    the stream) also runs on SIGTERM; the boundary maps it to exit 143."""
+    """Raised by our SIGTERM and SIGHUP handlers, so every Ctrl-C cleanup path (save the partial
+    reply, close the stream) also runs then; the boundary maps it to exit 128 + the signal number
+    (143 for SIGTERM, 129 for SIGHUP)."""
+
+    def __init__(self, signal_number: int = 15) -> None:  # 15: SIGTERM on every platform
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signal_number
+
+    @property
+    def signal_name(self) -> str:
+        import signal
+
+        try:
+            return signal.Signals(self.signal_number).name
+        except ValueError:
+            return f"signal {self.signal_number}"
+
+
+def terminating_signals() -> tuple[int, ...]:
+    """The signals that end a run the way SIGTERM does: SIGTERM, and SIGHUP (the terminal was
+    closed: ssh dropped, tab closed) where the platform has it (not Windows)."""
+    import signal
+
+    hangup = getattr(signal, "SIGHUP", None)
+    return (signal.SIGTERM,) if hangup is None else (signal.SIGTERM, hangup)

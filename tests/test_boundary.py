@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import sys
+
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -44,6 +47,20 @@ def test_errors_map_to_exit_codes(exc: errors.LlmcliError, code: int) -> None:
 def test_ctrl_c_and_sigterm_exit_codes() -> None:
     assert CliRunner().invoke(_app_raising(KeyboardInterrupt()), ["boom"]).exit_code == 130
     assert CliRunner().invoke(_app_raising(errors.TerminateRequested()), ["boom"]).exit_code == 143
+
+
+def test_sighup_exits_129_even_when_stderr_is_a_terminal_that_hung_up(monkeypatch) -> None:
+    class HungUpTerminal:
+        def write(self, text: str) -> int:
+            raise OSError(errno.EIO, "Input/output error")
+
+        def flush(self) -> None:
+            raise OSError(errno.EIO, "Input/output error")
+
+    result = CliRunner().invoke(_app_raising(errors.TerminateRequested(1)), ["boom"])
+    assert (result.exit_code, result.stderr) == (129, "error: terminated (SIGHUP)\n")
+    monkeypatch.setattr(sys, "stderr", HungUpTerminal())
+    assert app_module._report(errors.TerminateRequested(1)) == 129
 
 
 def test_unexpected_error_is_one_line_and_points_at_debug(monkeypatch) -> None:

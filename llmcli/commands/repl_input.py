@@ -13,7 +13,7 @@ import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -25,8 +25,9 @@ from prompt_toolkit.input import create_input
 from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.output import create_output
 
+from llmcli import console
 from llmcli.commands import repl_commands
-from llmcli.errors import TerminateRequested
+from llmcli.errors import TerminateRequested, terminating_signals
 from llmcli.paths import ensure_private_dir
 
 
@@ -198,31 +199,35 @@ class PromptReader:
 
 
 class _sigterm_exits_prompt:
-    """SIGTERM at the prompt ends it cleanly (terminal restored) and becomes TerminateRequested,
-    which the error boundary turns into exit 143 — as it does during a reply."""
+    """SIGTERM (or SIGHUP: the terminal was closed) at the prompt ends it cleanly (terminal
+    restored) and becomes TerminateRequested, which the error boundary turns into exit 143 (129) —
+    as it does during a reply."""
 
     def __init__(self, session: PromptSession[str]) -> None:
         self.session = session
-        self.previous = None
+        self.previous: dict[int, Any] = {}
 
     def _on_sigterm(self, signum: int, frame: object) -> None:
+        error = console.terminated_by(signum)
         app = self.session.app
         loop = getattr(app, "loop", None)
         future = getattr(app, "future", None)
         if app.is_running and loop is not None and future is not None and not future.done():
-            loop.call_soon_threadsafe(lambda: app.exit(exception=TerminateRequested()))
+            loop.call_soon_threadsafe(lambda: app.exit(exception=error))
         else:
-            raise TerminateRequested()
+            raise error
 
     def __enter__(self) -> None:
         try:
-            self.previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+            for sig in terminating_signals():
+                self.previous[sig] = signal.signal(sig, self._on_sigterm)
         except ValueError:  # not the main thread
-            self.previous = None
+            pass
 
     def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
 
 
 def prompt_message(provider: str, model: str, multiline: bool) -> FormattedText:

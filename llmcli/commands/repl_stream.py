@@ -1,9 +1,9 @@
 """Showing one streamed reply in the REPL, so that Ctrl-C stops it cleanly.
 
-Ctrl-C while waiting for the server stops the reply at once; Ctrl-C (or SIGTERM) arriving while a
-piece is being drawn waits until that drawing is done. Either way the turn learns why it stopped
-(Turn.chunks() saves the partial reply, marked interrupted) and the exception goes on to the loop
-(Ctrl-C: back to the prompt) or the error boundary (SIGTERM: exit 143).
+Ctrl-C while waiting for the server stops the reply at once; Ctrl-C (or SIGTERM / SIGHUP) arriving
+while a piece is being drawn waits until that drawing is done. Either way the turn learns why it
+stopped (Turn.chunks() saves the partial reply, marked interrupted) and the exception goes on to the
+loop (Ctrl-C: back to the prompt) or the error boundary (SIGTERM: exit 143, SIGHUP: exit 129).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import signal
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
-from llmcli.errors import TerminateRequested
+from llmcli import console
+from llmcli.errors import TerminateRequested, terminating_signals
 
 if TYPE_CHECKING:
     from llmcli.console import PlainWriter
@@ -39,7 +40,7 @@ def stream_reply(turn: Turn, writer: PlainWriter) -> None:
 
 
 class InterruptGate:
-    """Ctrl-C (or SIGTERM) arriving while a piece of the reply is being drawn takes effect once the
+    """Ctrl-C (or SIGTERM / SIGHUP) arriving while a piece of the reply is being drawn takes effect once the
     drawing is done: an interrupt in the middle of a live-region redraw would leave the terminal and
     rich disagreeing about what is on screen (stale lines). Elsewhere it acts at once."""
 
@@ -48,7 +49,7 @@ class InterruptGate:
         self._pending: BaseException | None = None
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        error = TerminateRequested() if signum == signal.SIGTERM else KeyboardInterrupt()
+        error = console.terminated_by(signum) if signum in terminating_signals() else KeyboardInterrupt()
         if not self._drawing:
             raise error
         if self._pending is None or isinstance(error, TerminateRequested):
@@ -57,7 +58,8 @@ class InterruptGate:
     @contextmanager
     def installed(self) -> Iterator[None]:
         try:
-            previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+            previous = {sig: signal.signal(sig, self._on_signal)
+                        for sig in (signal.SIGINT, *terminating_signals())}
         except ValueError:  # not the main thread: signals cannot reach us here anyway
             yield
             return

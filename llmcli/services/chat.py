@@ -5,7 +5,7 @@ turns are left out (services/context.py) and the user is told through `result.no
 
 Returns data and iterators; never prints. The user message is saved while the request is in flight
 (storage is imported in a background thread), the reply when the stream ends — complete, or partial
-and marked (`interrupted` on Ctrl-C/SIGTERM/closed stdout, `error` when the stream broke).
+and marked (`interrupted` on Ctrl-C/SIGTERM/SIGHUP/closed stdout, `error` when the stream broke).
 """
 
 from __future__ import annotations
@@ -152,8 +152,8 @@ class Turn:
                     final_text = chunk.final_text
                 yield chunk
             self.result.complete = True
-        except TerminateRequested:
-            error = "Terminated: SIGTERM"
+        except TerminateRequested as exc:
+            error = f"Terminated: {exc.signal_name}"
             raise
         except KeyboardInterrupt:
             error = "Interrupted: Ctrl-C"

@@ -17,7 +17,7 @@ import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from llmcli.errors import LlmcliError
+from llmcli.errors import LlmcliError, terminating_signals
 
 if TYPE_CHECKING:
     from llmcli.storage import Store
@@ -31,11 +31,12 @@ def open_store_now(url: str | None = None) -> Store:
 
 @contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Ignore Ctrl-C / SIGTERM while a save runs, so a second Ctrl-C cannot lose the partial reply."""
+    """Ignore Ctrl-C / SIGTERM / SIGHUP while a save runs, so a second Ctrl-C (or the SIGHUP of a
+    terminal closed just then) cannot lose the partial reply."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, *terminating_signals())}
     for sig in previous:
         signal.signal(sig, signal.SIG_IGN)
     try:

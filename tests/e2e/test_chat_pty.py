@@ -168,6 +168,47 @@ def test_sigterm_mid_stream_saves_the_partial_reply_and_exits_143(start, server,
         "interrupted", 0)
 
 
+def _exit_code(chat) -> int | None:
+    """The code llmcli exited with itself; None when a signal killed it (wait_exit folds that into
+    128 + N, which would hide a SIGHUP that went unhandled)."""
+    return chat.child.exitstatus if chat.child.signalstatus is None else None
+
+
+NEEDS_SIGHUP = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="the platform has no SIGHUP")
+
+
+@NEEDS_SIGHUP
+def test_sighup_at_the_prompt_exits_129(start) -> None:
+    chat = start()
+    chat.expect(PROMPT)
+    chat.kill(signal.SIGHUP)
+    chat.wait_exit()
+    assert _exit_code(chat) == 129
+
+
+def _hang_up(chat) -> int | None:
+    """Close the terminal as a dropped ssh connection or a closed tab does: the master side goes away,
+    the kernel sends SIGHUP, and every later write to the terminal fails (EIO)."""
+    chat.child.ptyproc.fileobj.close()
+    chat.child.ptyproc.wait()
+    return chat.child.ptyproc.exitstatus
+
+
+@NEEDS_SIGHUP
+def test_a_closed_terminal_mid_stream_saves_the_partial_reply_and_exits_129(start, server,
+                                                                              llmcli_home) -> None:
+    chat = start()
+    chat.expect(PROMPT)
+    server.state.reply, server.state.chunk_interval = LONG_REPLY, 0.02
+    chat.line("long")
+    chat.expect("Word10 ")
+    assert _hang_up(chat) == 129
+    (reply,) = db_rows(llmcli_home,
+                       "SELECT text, finish_reason, complete, error FROM messages WHERE role = 'assistant'")
+    assert reply["text"].startswith("Word1 Word2") and "Word400" not in reply["text"]
+    assert (reply["finish_reason"], reply["complete"], reply["error"]) == ("interrupted", 0, "Terminated: SIGHUP")
+
+
 def test_errors_keep_the_session_alive(start, server) -> None:
     from tests.fakes.base import Fault
 

@@ -6,7 +6,7 @@ from typing import Iterator, Sequence
 
 import pytest
 
-from llmcli.errors import RateLimited, StreamBroken
+from llmcli.errors import RateLimited, StreamBroken, TerminateRequested
 from llmcli.services.chat import Turn, TurnResult, context_messages
 from llmcli.services.recorder import Recorder
 from llmcli.storage import open_store
@@ -86,6 +86,16 @@ def test_ctrl_c_keeps_partial_marked_interrupted(store) -> None:
         list(turn.chunks())
     reply = store.messages("c1")[-1]
     assert (reply.text, reply.finish_reason) == ("so far", "interrupted")
+
+
+@pytest.mark.parametrize("signum, stored_error", [(15, "Terminated: SIGTERM"), (1, "Terminated: SIGHUP")])
+def test_sigterm_and_sighup_keep_partial_and_name_the_signal(store, signum, stored_error) -> None:
+    turn = make_turn(ScriptedProvider([Chunk("so far")], fail_with=TerminateRequested(signum)), store)
+    with pytest.raises(TerminateRequested):
+        list(turn.chunks())
+    reply = store.messages("c1")[-1]
+    assert (reply.text, reply.finish_reason, reply.complete, reply.error) == (
+        "so far", "interrupted", False, stored_error)
 
 
 def test_abandoned_stream_is_saved_when_closed(store) -> None:

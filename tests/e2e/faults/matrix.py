@@ -222,6 +222,10 @@ SIGNALS: tuple[Case, ...] = (
     Case("sigterm-mid-stream", "signals", "SIGTERM (`timeout`, `xargs`, process managers) while the reply streams", 143,
          "what had arrived; `error: terminated`",
          "question + the printed part, `complete: false`, finish_reason `interrupted`"),
+    Case("sighup-mid-stream", "signals", "SIGHUP (the terminal was closed: ssh dropped, tab closed; not on Windows) "
+         "while the reply streams", 129,
+         "what had arrived; `error: terminated (SIGHUP)`",
+         "question + the printed part, `complete: false`, finish_reason `interrupted`"),
     Case("stdout-closed", "signals", "stdout closed by the reader (`| head -c 6`)", 141,
          "nothing more; stderr stays empty",
          "question + what was generated so far, `complete: false`, finish_reason `interrupted`"),

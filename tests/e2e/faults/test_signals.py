@@ -53,9 +53,15 @@ def assert_partial_kept(home: Path, printed: str) -> None:
     assert question["text"] == "tell a long story"
 
 
+NO_SIGHUP = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="the platform has no SIGHUP")
+
+
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("case_id, sig, word", [("sigint-mid-stream", signal.SIGINT, "interrupted"),
-                                                ("sigterm-mid-stream", signal.SIGTERM, "terminated")])
+@pytest.mark.parametrize("case_id, sig, word", [
+    ("sigint-mid-stream", signal.SIGINT, "interrupted"),
+    ("sigterm-mid-stream", signal.SIGTERM, "terminated"),
+    pytest.param("sighup-mid-stream", getattr(signal, "SIGHUP", 1), "terminated (SIGHUP)", marks=NO_SIGHUP),
+])
 def test_signal_mid_stream_keeps_the_partial_reply(target_of, kind, case_id, sig, word):
     target, proc, first = start_long_stream(target_of, kind)
     time.sleep(0.3)
@@ -65,6 +71,8 @@ def test_signal_mid_stream_keeps_the_partial_reply(target_of, kind, case_id, sig
     assert word in one_error_line(stderr.decode())
     printed = (first + rest).decode()
     assert "word119" not in printed
+    words = printed.split()  # printed once, in order (the last word may be cut mid-chunk)
+    assert words[:-1] == [f"word{i}" for i in range(len(words) - 1)], printed
     assert_partial_kept(target.home, printed)
     assert len(target.chat_requests()) == 1
 
@@ -125,3 +133,23 @@ def test_a_second_ctrl_c_while_saving_does_not_lose_the_save(target_of):
     assert proc.returncode == case("second-ctrl-c-while-saving").exit_code, stderr
     assert b"Traceback" not in stderr
     assert_partial_kept(target.home, (first + rest).decode())
+
+
+@NO_SIGHUP
+@pytest.mark.skipif(not Path("/dev/ptmx").exists(), reason="needs a pseudo-terminal")
+def test_ask_on_a_terminal_that_is_closed_mid_reply_saves_it_and_exits_129(target_of):
+    """A real hang-up, not just the signal: after the kernel's SIGHUP every write to the terminal fails
+    (EIO), and the reply's last piece, `error: terminated` and the final flush must not fail over it."""
+    import pexpect
+
+    target = target_of("openai", reply=LONG_REPLY, pace=0.05)
+    target.write_config()
+    child = pexpect.spawn(target.exe, ["ask", "tell a long story"], env=target.env, encoding="utf-8",
+                          dimensions=(24, 80), timeout=20)
+    child.expect("word5")
+    child.ptyproc.fileobj.close()  # the terminal goes away: ssh dropped, tab closed
+    child.ptyproc.wait()
+    assert (child.ptyproc.signalstatus, child.ptyproc.exitstatus) == (None, 129)
+    reply = stored_reply(target.home)
+    assert reply["complete"] == 0 and reply["finish_reason"] == "interrupted", dict(reply)
+    assert reply["text"].startswith("word0 word1") and "word119" not in reply["text"]
