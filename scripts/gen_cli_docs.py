@@ -105,7 +105,7 @@ def exit_codes() -> list[tuple[str, str]]:
     for cls in (errors.UsageError, errors.ConfigError, errors.CredentialsError, errors.RequestRejected,
                 errors.RateLimited, errors.ProviderUnavailable, errors.StreamBroken, errors.StorageError):
         rows.setdefault(str(cls.exit_code), []).append(_first_line(cls.__doc__))
-    rows["130 / 143"] = [_first_line(errors.Interrupted.__doc__)]
+    rows["130 / 143 / 129"] = [_first_line(errors.Interrupted.__doc__)]
     rows[str(EXIT_SIGPIPE)] = ["stdout was closed early (for example `| head`)."]
     return [(code, " ".join(texts)) for code, texts in rows.items()]
 
