@@ -8,7 +8,6 @@ records who produced it. Never prints; notes for the user are returned as string
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -17,6 +16,7 @@ from llmcli.services import providers as provider_registry
 from llmcli.services.chat import ChatService, Turn, TurnRequest, context_messages, new_id
 from llmcli.services.context import context_window, estimate_tokens, reply_reserve
 from llmcli.services.models import check_model
+from llmcli.services.warm_up import StoreOpener, import_adapter_in_background
 from llmcli.types import MessageRecord, ModelInfo
 
 if TYPE_CHECKING:
@@ -44,37 +44,6 @@ class UsageTotals:
         return self.prompt_tokens + self.completion_tokens
 
 
-class _StoreOpener:
-    """Opens the history database in a thread (sqlmodel takes ~0.4 s to import) while the user types."""
-
-    def __init__(self) -> None:
-        self._store: Store | None = None
-        self._error: LlmcliError | None = None
-        self._thread = threading.Thread(target=self._open, daemon=True)
-        self._thread.start()
-
-    def _open(self) -> None:
-        from llmcli.services.recorder import open_store_now
-
-        try:
-            self._store = open_store_now()
-        except LlmcliError as exc:
-            self._error = exc
-        except Exception as exc:  # noqa: BLE001 - history must never cost the session
-            self._error = LlmcliError(f"{type(exc).__name__}: {exc}")
-
-    def ready(self) -> bool:
-        return not self._thread.is_alive()
-
-    def get(self) -> Store:
-        """The store, waiting for it if needed; the opening error (StorageError) if it failed."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._store is not None
-        return self._store
-
-
 class ChatSession:
     def __init__(self, settings: Settings, *, provider: str | None = None, model: str | None = None,
                  system: str | None = None, temperature: float | None = None, top_p: float | None = None,
@@ -93,7 +62,7 @@ class ChatSession:
         self.log = log and settings.history
         self.conversation_id = new_id()
         self.history: list[MessageRecord] = []
-        self._store = _StoreOpener() if open_store else None
+        self._store = StoreOpener() if open_store else None
         self._models: dict[str, list[ModelInfo]] = {}
 
     # --- the conversation -------------------------------------------------------------------------
@@ -268,7 +237,7 @@ class ChatSession:
     def store(self) -> Store | None:
         """The history database (waiting for it to open); None if it cannot be opened."""
         if self._store is None:
-            self._store = _StoreOpener()
+            self._store = StoreOpener()
         try:
             return self._store.get()
         except LlmcliError:
@@ -292,9 +261,9 @@ class ChatSession:
         """While the user types: open the history database and import the provider's adapter (httpx),
         so the first answer does not wait for either."""
         if self._store is None:
-            self._store = _StoreOpener()
+            self._store = StoreOpener()
         config = provider_registry.find_provider_config(self.settings, self.provider)
-        threading.Thread(target=_import_adapter, args=(config.kind or "",), daemon=True).start()
+        import_adapter_in_background(config.kind or "")
 
     def close(self) -> None:
         self.service.close()
@@ -315,13 +284,3 @@ class ChatSession:
             return [note]
         return []
 
-
-def _import_adapter(kind: str) -> None:
-    import importlib
-
-    from llmcli.providers import ADAPTERS
-
-    try:
-        importlib.import_module(ADAPTERS.get(kind, "").partition(":")[0])
-    except Exception:  # noqa: BLE001 - only a head start: the turn reports any real problem
-        pass
