@@ -71,7 +71,8 @@ class Recorder:
 
     def go(self) -> None:
         """Let the background work start now (the request is out, or the first chunk is in)."""
-        self._go.set()
+        if not self._go.is_set():  # called for every chunk: Event.set takes a lock, is_set does not
+            self._go.set()
 
     def _after_head_start(self, action: Callable[[Store], None], head_start: float) -> None:
         if head_start > 0:

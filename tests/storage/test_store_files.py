@@ -6,6 +6,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import time
 import uuid
 from pathlib import Path
 
@@ -131,17 +132,22 @@ def hold_write_lock(path: Path) -> sqlite3.Connection:
 
 
 def test_locked_past_the_busy_timeout(store: Store, db_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 50)
-    store._db._sleep = lambda seconds: None
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 200)
+    pauses = []
+    store._db._sleep = pauses.append
     holder = hold_write_lock(db_path)
+    started = time.monotonic()
     try:
         with pytest.raises(StorageError) as caught:
             store.save_message(message("c"))
     finally:
         holder.rollback()
         holder.close()
+    waited = time.monotonic() - started
     assert_storage_error(caught, db_path, "locked", "try again")
     assert store.messages("c") == []
+    # One busy timeout, as the error says — not one per attempt (it used to be 3 × 30 s for ask).
+    assert pauses == [] and waited >= 0.2
 
 
 def test_a_lock_released_between_attempts_is_retried_once(store: Store, db_path: Path, monkeypatch) -> None:
@@ -154,6 +160,7 @@ def test_a_lock_released_between_attempts_is_retried_once(store: Store, db_path:
         holder.rollback()
 
     store._db._sleep = release
+    store._db._clock = lambda: 0.0  # as if SQLite had answered "locked" at once (no busy wait)
     record = message("c")
     store.save_message(record)
     holder.close()
