@@ -119,7 +119,9 @@ def _install_terminate_handlers() -> None:
 
     try:
         for sig in terminating_signals():
-            signal.signal(sig, on_terminate)
+            # An ignored signal stays ignored: `nohup llmcli ask …` must outlive its terminal.
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                signal.signal(sig, on_terminate)
     except ValueError:  # not the main thread (e.g. some test runners)
         pass
 

@@ -77,6 +77,22 @@ def test_signal_mid_stream_keeps_the_partial_reply(target_of, kind, case_id, sig
     assert len(target.chat_requests()) == 1
 
 
+@NO_SIGHUP
+def test_an_ignored_sighup_stays_ignored_as_under_nohup(target_of):
+    """`nohup llmcli ask … &` ignores SIGHUP before llmcli starts: the run must outlive its terminal."""
+    target = target_of("openai", reply="word0 word1 word2 word3 word4 word5", pace=0.1)
+    target.write_config()
+    proc = subprocess.Popen([target.exe, "ask", "tell a story"], env=target.env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert os.read(proc.stdout.fileno(), 5) == b"word0"
+    proc.send_signal(signal.SIGHUP)
+    rest, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert (b"word0" + rest).decode().split() == [f"word{i}" for i in range(6)]
+    assert stored_reply(target.home)["complete"] == 1
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_closed_stdout_ends_quietly_and_keeps_the_partial_reply(target_of, kind):
     target, proc, _ = start_long_stream(target_of, kind)
