@@ -17,14 +17,16 @@ def render_reply(chunks: Any, *, buffered: bool) -> None:
         else:
             for chunk in chunks:
                 writer.feed(chunk.text)
+    except KeyboardInterrupt as exc:  # also TerminateRequested (SIGTERM/SIGHUP)
+        _stop_with(chunks, exc)  # raised while writing: the turn still records why it stopped
+        raise
     finally:
         try:
             writer.close()
         except BrokenPipeError:
             pass
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()  # a generator abandoned mid-way saves its partial reply now
+        finally:
+            _close(chunks)  # a generator abandoned mid-way (stdout closed) saves its partial reply now
 
 
 def consume(chunks: Any) -> None:
@@ -32,10 +34,23 @@ def consume(chunks: Any) -> None:
     try:
         for _ in chunks:
             pass
+    except KeyboardInterrupt as exc:
+        _stop_with(chunks, exc)
+        raise
     finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
+        _close(chunks)
+
+
+def _stop_with(chunks: Any, error: BaseException) -> None:
+    from llmcli.services.turn import stop_with
+
+    stop_with(chunks, error)
+
+
+def _close(chunks: Any) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 def render_code(text: str, *, last: bool) -> None:

@@ -20,6 +20,7 @@ from llmcli.errors import CredentialsError, LlmcliError, ProviderUnavailable, Ra
 from llmcli.services import providers as provider_registry
 from llmcli.services.chat import new_id
 from llmcli.services.targets import Target, request_for
+from llmcli.services.turn import stop_with
 
 if TYPE_CHECKING:
     from llmcli.config import Settings
@@ -89,6 +90,9 @@ class FallbackTurn:
                 yield from held
                 self._carry_warnings()
                 return
+            except KeyboardInterrupt as exc:  # also SIGTERM/SIGHUP, thrown in while the caller wrote a piece
+                stop_with(source, exc)  # the attempt records why it stopped, not "output closed"
+                raise
             except FALLBACK_ERRORS as exc:
                 if began:
                     raise  # output began: never replay the question elsewhere

@@ -188,3 +188,17 @@ def close_quietly(provider: Provider) -> None:
             close()
         except Exception:  # noqa: BLE001 - closing must not hide the real outcome
             pass
+
+
+def stop_with(chunks: object, error: BaseException) -> None:
+    """Tell a chunk generator why its reader stopped: Ctrl-C, SIGTERM or SIGHUP raised while the caller
+    was writing a piece of the reply (outside the generator). Thrown in, it is saved with the partial
+    reply ("Terminated: SIGTERM"); a plain close() would record "Interrupted: output closed". The same
+    error comes back out of throw() and is dropped here: the caller re-raises its own."""
+    throw = getattr(chunks, "throw", None)
+    if throw is None:
+        return
+    try:
+        throw(error)
+    except BaseException:  # noqa: BLE001 - the same error (or StopIteration if the stream had ended)
+        pass
