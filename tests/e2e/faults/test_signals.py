@@ -57,12 +57,13 @@ NO_SIGHUP = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="the platfo
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("case_id, sig, word", [
-    ("sigint-mid-stream", signal.SIGINT, "interrupted"),
-    ("sigterm-mid-stream", signal.SIGTERM, "terminated"),
-    pytest.param("sighup-mid-stream", getattr(signal, "SIGHUP", 1), "terminated (SIGHUP)", marks=NO_SIGHUP),
+@pytest.mark.parametrize("case_id, sig, word, stored_error", [
+    ("sigint-mid-stream", signal.SIGINT, "interrupted", "Interrupted: Ctrl-C"),
+    ("sigterm-mid-stream", signal.SIGTERM, "terminated", "Terminated: SIGTERM"),
+    pytest.param("sighup-mid-stream", getattr(signal, "SIGHUP", 1), "terminated (SIGHUP)", "Terminated: SIGHUP",
+                 marks=NO_SIGHUP),
 ])
-def test_signal_mid_stream_keeps_the_partial_reply(target_of, kind, case_id, sig, word):
+def test_signal_mid_stream_keeps_the_partial_reply(target_of, kind, case_id, sig, word, stored_error):
     target, proc, first = start_long_stream(target_of, kind)
     time.sleep(0.3)
     proc.send_signal(sig)
@@ -74,6 +75,8 @@ def test_signal_mid_stream_keeps_the_partial_reply(target_of, kind, case_id, sig
     words = printed.split()  # printed once, in order (the last word may be cut mid-chunk)
     assert words[:-1] == [f"word{i}" for i in range(len(words) - 1)], printed
     assert_partial_kept(target.home, printed)
+    # the reason, whether the signal came while waiting for the server or while a piece was written
+    assert stored_reply(target.home)["error"] == stored_error
     assert len(target.chat_requests()) == 1
 
 
