@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from llmcli import console
 from llmcli.errors import TerminateRequested, terminating_signals
+from llmcli.services.turn import stop_with
 
 if TYPE_CHECKING:
     from llmcli.console import PlainWriter
@@ -29,7 +30,7 @@ def stream_reply(turn: Turn, writer: PlainWriter) -> None:
                 with gate.drawing():
                     writer.feed(chunk.text)
         except KeyboardInterrupt as exc:  # also TerminateRequested
-            _throw_into(chunks, exc)  # raised while drawing: the turn still records why it stopped
+            stop_with(chunks, exc)  # raised while drawing: the turn still records why it stopped
             raise
         finally:
             try:
@@ -79,13 +80,3 @@ class InterruptGate:
             pending, self._pending = self._pending, None
             if pending is not None:
                 raise pending
-
-
-def _throw_into(chunks: Iterator[object], error: BaseException) -> None:
-    throw = getattr(chunks, "throw", None)
-    if throw is None:
-        return
-    try:
-        throw(error)
-    except BaseException:  # noqa: BLE001 - the same error comes back (or the stream had ended)
-        pass
