@@ -28,6 +28,7 @@ from llmcli.providers.http_errors import (
     error_for_status,
     is_retryable_transport_error,
     media_type,
+    more_time_command,
     one_line,
     parse_retry_after,
     request_id_of,
@@ -153,10 +154,14 @@ class RetryPolicy:
 
 
 class Deadline:
-    """The overall deadline of one request, first byte to last (httpx timeouts are per read)."""
+    """The overall deadline of one request, first byte to last (httpx timeouts are per read).
+
+    It also counts the retries made under it (`send` and `guarded_stream` both retry, each with its
+    own loop), so the final error can say how many there were."""
 
     def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
+        self.retries = 0
         self._clock = clock
         self._end = clock() + seconds
 
@@ -172,8 +177,12 @@ class Deadline:
 
     def error(self, provider: str, target: str, cls: type[ProviderError] = ProviderUnavailable) -> ProviderError:
         return cls(f"{provider}: no complete answer from {target} within {self.seconds:g} s",
-                   hint="the server is too slow; try again later or raise the provider's timeout",
+                   hint=f"the server is too slow; try again later, or allow more time: {self.more_time(provider)}",
                    provider=provider)
+
+    def more_time(self, provider: str) -> str:
+        """The command that raises this deadline (the provider's `deadline` setting)."""
+        return more_time_command(provider, "deadline", self.seconds)
 
 
 def _bounded(request: httpx.Request, deadline: Deadline) -> None:
@@ -215,12 +224,13 @@ def send(
         try:
             response = client.send(request, stream=stream)
         except httpx.TransportError as exc:
-            error = transport_error(exc, provider=provider)
+            error = transport_error(exc, provider=provider, deadline=deadline)
             delay = policy.backoff(attempt)
             if (is_retryable_transport_error(exc) and attempt < policy.max_retries
                     and deadline.allows(delay)):
                 log.debug("%s; retrying in %.2f s (%d/%d)", error.message, delay, attempt + 1, policy.max_retries)
                 policy.sleep(delay)
+                deadline.retries += 1
                 continue
             raise error from None
         if response.is_success:
@@ -231,13 +241,14 @@ def send(
             log.debug("%s: HTTP %d from %s; retrying in %.2f s (%d/%d)", provider, response.status_code,
                       target, delay, attempt + 1, policy.max_retries)
             policy.sleep(delay)
+            deadline.retries += 1
             continue
-        raise _status_error(response, provider, error_parser)
+        raise _status_error(response, provider, error_parser, retries=deadline.retries)
     raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
 
 
 def _status_error(response: httpx.Response, provider: str,
-                  error_parser: Callable[[httpx.Response], str | None] | None) -> ProviderError:
+                  error_parser: Callable[[httpx.Response], str | None] | None, *, retries: int) -> ProviderError:
     response = buffered(response)
     message = None
     if error_parser is not None:
@@ -245,7 +256,7 @@ def _status_error(response: httpx.Response, provider: str,
             message = error_parser(response)
         except Exception:  # noqa: BLE001 - a parser must never hide the real error behind its own
             message = None
-    return error_for_status(response, provider=provider, message=message)
+    return error_for_status(response, provider=provider, message=message, retries=retries)
 
 
 def expect_content_type(response: httpx.Response, wanted: str, *, provider: str) -> None:

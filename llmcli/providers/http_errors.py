@@ -13,7 +13,7 @@ import re
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -27,6 +27,9 @@ from llmcli.errors import (
 )
 from llmcli.providers.streams import error_class_for_status
 
+if TYPE_CHECKING:
+    from llmcli.providers.http import Deadline
+
 MAX_MESSAGE = 300
 MAX_ERROR_BODY = 64 * 1024
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-generation-id", "x-server-trace-id")
@@ -35,6 +38,11 @@ TLS_HINT = (
     "(it is added to the default trust store)"
 )
 CONNECT_HINT = "check the provider's base_url and, if you use one, the proxy (HTTPS_PROXY / NO_PROXY)"
+FALLBACK_ADVICE = "let another provider answer: --fallback <other>"
+DROPPED_HINT = f"the server or a proxy on the way dropped the connection; try again later, or {FALLBACK_ADVICE}"
+# A timeout that fires with less than this left of the overall deadline was cut short by the deadline
+# (_bounded in http.py lowers every timeout to what remains), so `deadline` is the setting to raise.
+DEADLINE_SLACK = 0.5
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -139,8 +147,10 @@ def parse_retry_after(headers: httpx.Headers, now: Callable[[], float] = time.ti
     return None if moment is None else max(0.0, moment.timestamp() - now())
 
 
-def error_for_status(response: httpx.Response, *, provider: str, message: str | None) -> ProviderError:
-    """The typed error for a non-2xx answer. `message` is what the adapter's parser found (or None)."""
+def error_for_status(response: httpx.Response, *, provider: str, message: str | None,
+                     retries: int | None = None) -> ProviderError:
+    """The typed error for a non-2xx answer. `message` is what the adapter's parser found (or None);
+    `retries` is how many times this request was retried before it, when the caller knows."""
     response = buffered(response)
     status = response.status_code
     detail = one_line(message or body_message(response) or response.reason_phrase or "no details")
@@ -149,7 +159,7 @@ def error_for_status(response: httpx.Response, *, provider: str, message: str | 
         cls = ProviderUnavailable
     return cls(
         f"{provider}: HTTP {status} from {where(response.request.url)}: {detail}",
-        hint=_status_hint(status, provider),
+        hint=_status_hint(status, provider, retries),
         provider=provider,
         status_code=status,
         request_id=request_id_of(response),
@@ -157,7 +167,19 @@ def error_for_status(response: httpx.Response, *, provider: str, message: str | 
     )
 
 
-def _status_hint(status: int, provider: str) -> str | None:
+def server_failing_hint(retries: int | None) -> str:
+    """For a 5xx/408 that is still there after the retries; the count only when it is known."""
+    tried = f" (llmcli retried {retries} time{'s' if retries != 1 else ''})" if retries else ""
+    return f"the server is failing or overloaded{tried}; try again later, or {FALLBACK_ADVICE}"
+
+
+def more_time_command(provider: str, setting: str, now: float | None) -> str:
+    """`llmcli config set providers.P.<setting> <twice now>`: how to give a slow server more time."""
+    value = f"{2 * now:g}" if now else "<seconds>"
+    return f"`llmcli config set providers.{provider}.{setting} {value}`"
+
+
+def _status_hint(status: int, provider: str, retries: int | None = None) -> str | None:
     if status in (401, 403):
         return f"check the key for {provider}: `llmcli keys set {provider}` (or its environment variable)"
     if status == 404:
@@ -168,6 +190,10 @@ def _status_hint(status: int, provider: str) -> str | None:
         return "the provider is rate limiting or out of quota; wait and try again"
     if status >= 300 and status < 400:
         return "the server redirected the request; check the provider's base_url"
+    if status == 501:
+        return "the server does not implement this request; check the provider's base_url and kind"
+    if status == 408 or status >= 500:
+        return server_failing_hint(retries)
     return None
 
 
@@ -182,9 +208,36 @@ def _tls_verification_failure(exc: BaseException) -> ssl.SSLCertVerificationErro
     return None
 
 
+def _timeout_value(request: httpx.Request | None, kind: str) -> float | None:
+    value = (request.extensions.get("timeout") or {}).get(kind) if request is not None else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
 def _timeout_of(request: httpx.Request, kind: str) -> str:
-    value = (request.extensions.get("timeout") or {}).get(kind)
-    return f" within {value:g} s" if isinstance(value, (int, float)) else ""
+    value = _timeout_value(request, kind)
+    return f" within {value:g} s" if value is not None else ""
+
+
+def _request_of(exc: httpx.TransportError) -> httpx.Request | None:
+    try:
+        return exc.request
+    except RuntimeError:
+        return None
+
+
+def more_time_for(exc: httpx.TransportError, *, provider: str, deadline: Deadline | None = None) -> str | None:
+    """For a connect or read timeout: the `llmcli config set …` that gives the server more time —
+    `deadline` when the overall deadline was what cut the wait short, else `connect_timeout` / `timeout`
+    (the seconds of silence allowed). None for every other failure."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        setting, kind = "connect_timeout", "connect"
+    elif isinstance(exc, httpx.ReadTimeout):
+        setting, kind = "timeout", "read"
+    else:
+        return None
+    if deadline is not None and deadline.remaining() < DEADLINE_SLACK:
+        return more_time_command(provider, "deadline", deadline.seconds)
+    return more_time_command(provider, setting, _timeout_value(_request_of(exc), kind))
 
 
 def is_retryable_transport_error(exc: httpx.TransportError) -> bool:
@@ -194,12 +247,10 @@ def is_retryable_transport_error(exc: httpx.TransportError) -> bool:
     return isinstance(exc, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError))
 
 
-def transport_error(exc: httpx.TransportError, *, provider: str) -> LlmcliError:
-    """A typed error for a failure below HTTP (no status): refused, reset, timed out, TLS, proxy."""
-    try:
-        request = exc.request
-    except RuntimeError:
-        request = None
+def transport_error(exc: httpx.TransportError, *, provider: str, deadline: Deadline | None = None) -> LlmcliError:
+    """A typed error for a failure below HTTP (no status): refused, reset, timed out, TLS, proxy.
+    With the request's `deadline` a timeout's hint can tell which setting cut the wait short."""
+    request = _request_of(exc)
     target = where(request.url) if request is not None else "the server"
     reason = one_line(str(exc) or type(exc).__name__, 160)
     tls = _tls_verification_failure(exc)
@@ -213,15 +264,21 @@ def transport_error(exc: httpx.TransportError, *, provider: str) -> LlmcliError:
     if isinstance(exc, httpx.ProxyError):
         return ProviderUnavailable(f"{provider}: the proxy refused the connection to {target} ({reason})",
                                    hint="check HTTPS_PROXY / HTTP_PROXY / NO_PROXY", provider=provider)
+    more_time = more_time_for(exc, provider=provider, deadline=deadline)
     if isinstance(exc, httpx.ConnectTimeout):
         message = f"no connection to {target}" + (_timeout_of(request, "connect") if request else "")
+        hint = ("check the provider's base_url and the network or proxy; if the host is just slow, "
+                f"allow more time: {more_time}")
     elif isinstance(exc, httpx.ReadTimeout):
         message = f"no data from {target}" + (_timeout_of(request, "read") if request else "")
+        hint = f"if the server is just slow, allow more time: {more_time}"
     elif isinstance(exc, (httpx.WriteTimeout, httpx.PoolTimeout)):
         message = f"timed out sending the request to {target}"
+        hint = "try again later" + (", or send less text" if isinstance(exc, httpx.WriteTimeout) else "")
     elif isinstance(exc, httpx.ConnectError):
         return ProviderUnavailable(f"{provider}: cannot connect to {target} ({reason})", hint=CONNECT_HINT,
                                    provider=provider)
     else:  # ReadError, WriteError, RemoteProtocolError, ...
         message = f"the connection to {target} was closed unexpectedly ({reason})"
-    return ProviderUnavailable(f"{provider}: {message}", provider=provider)
+        hint = DROPPED_HINT
+    return ProviderUnavailable(f"{provider}: {message}", hint=hint, provider=provider)

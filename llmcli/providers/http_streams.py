@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 
 from llmcli.errors import LlmcliError, ProviderError, ProviderUnavailable, StreamBroken
-from llmcli.providers.http_errors import is_retryable_transport_error, transport_error, where
+from llmcli.providers.http_errors import is_retryable_transport_error, more_time_for, transport_error, where
+from llmcli.providers.streams import PROTOCOL_HINT
 
 if TYPE_CHECKING:
     from llmcli.providers.http import Deadline, RetryPolicy
 
 log = logging.getLogger("llmcli")
 T = TypeVar("T")
+PARTIAL_KEPT = "the partial reply was kept; ask again to get a complete one"
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -51,13 +53,19 @@ def _without_prefix(message: str, provider: str) -> str:
     return message.removeprefix(prefix)
 
 
-def _broken(error: LlmcliError, provider: str, shown: int) -> StreamBroken:
+def _broken(error: LlmcliError, provider: str, shown: int, *, more_time: str | None = None) -> StreamBroken:
+    """The error after `shown` chunks. Its one hint says the partial reply was kept — and, when the
+    server was only too slow (`more_time`: the command that gives it longer), how to allow more."""
     if isinstance(error, StreamBroken):
+        if error.hint is None or error.hint == PROTOCOL_HINT:  # good events came first: the protocol is right
+            error.hint = PARTIAL_KEPT
         return error
     reason = _without_prefix(error.message, provider)
+    hint = PARTIAL_KEPT if more_time is None else (
+        f"{PARTIAL_KEPT} (if the server is just slow, first allow more time: {more_time})")
     return StreamBroken(
         f"{provider}: the reply was cut off after {shown} chunk{'s' if shown != 1 else ''}: {reason}",
-        hint="the partial reply was kept; ask again to get a complete one",
+        hint=hint,
         provider=provider,
         status_code=getattr(error, "status_code", None),
         request_id=getattr(error, "request_id", None),
@@ -92,26 +100,30 @@ def guarded_stream(start: Callable[[], Iterator[T]], *, provider: str, policy: R
                 except StopIteration:
                     return
                 except httpx.TransportError as exc:
-                    error = transport_error(exc, provider=provider)
+                    error = transport_error(exc, provider=provider, deadline=deadline)
                     if shown:
-                        raise _broken(error, provider, shown) from None
+                        more_time = more_time_for(exc, provider=provider, deadline=deadline)
+                        raise _broken(error, provider, shown, more_time=more_time) from None
                     delay = policy.backoff(retry)
                     if is_retryable_transport_error(exc) and retry < policy.max_retries and deadline.allows(delay):
                         log.debug("%s; retrying in %.2f s (%d/%d)", error.message, delay, retry + 1,
                                   policy.max_retries)
                         policy.sleep(delay)
                         retry += 1
+                        deadline.retries += 1
                         break  # start again
                     raise error from None
                 except StreamBroken as error:
-                    raise (error if shown else _not_started(error, provider)) from None
+                    raise (_broken(error, provider, shown) if shown else _not_started(error, provider)) from None
                 except ProviderError as error:
-                    if shown:
-                        raise _broken(error, provider, shown) from None
+                    if shown:  # read_lines raises the deadline's own error when it runs out mid-stream
+                        more_time = deadline.more_time(provider) if deadline.expired() else None
+                        raise _broken(error, provider, shown, more_time=more_time) from None
                     raise
                 shown += 1
                 yield chunk
                 if deadline.expired():
-                    raise _broken(deadline.error(provider, "the server"), provider, shown)
+                    raise _broken(deadline.error(provider, "the server"), provider, shown,
+                                  more_time=deadline.more_time(provider))
         finally:
             chunks.close()  # closes the adapter's response, also on GeneratorExit / Ctrl-C

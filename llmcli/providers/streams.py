@@ -27,6 +27,9 @@ from llmcli.errors import (
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 DONE = "[DONE]"
 SNIPPET = 80
+# For a reply that is not the wire format at all; guarded_stream drops it once good events were shown.
+PROTOCOL_HINT = ("the server may not speak the protocol of this provider's kind; "
+                 "check its base_url and kind (`llmcli config show`)")
 
 
 def error_class_for_status(status: int | None) -> type[ProviderError]:
@@ -56,7 +59,8 @@ def _lines(items: Iterable[str | bytes]) -> Iterator[str]:
 
 def malformed(provider: str, payload: str) -> StreamBroken:
     snippet = " ".join(payload.split())[:SNIPPET]
-    return StreamBroken(f"{provider}: malformed event from server: {snippet}", provider=provider)
+    return StreamBroken(f"{provider}: malformed event from server: {snippet}", hint=PROTOCOL_HINT,
+                        provider=provider)
 
 
 def _as_status(value: Any) -> int | None:
