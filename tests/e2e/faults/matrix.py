@@ -128,10 +128,12 @@ NETWORK: tuple[Case, ...] = (
     *(
         Case(f"http-{status}-html", "network", f"HTTP {status} with an HTML page, every attempt", 6,
              f"after the retries, `error: <provider>: HTTP {status} from <host>: {title}` — the page's "
-             "title, never the HTML", STORED["error"],
+             "title, never the HTML — + `hint: the server is failing or overloaded (llmcli retried N times); "
+             "try again later, or let another provider answer: --fallback <other>`", STORED["error"],
              arrange=lambda t, s=status, title=title: _every_attempt(
                  t, lambda: Fault.html(s, title, headers={"Retry-After": "0"}, path=t.chat_path)),
-             says=(f"http {status}", title.lower()), requests=_all)
+             says=(f"http {status}", title.lower(), "hint: the server is failing or overloaded (llmcli retried",
+                   "--fallback"), requests=_all)
         for status, title in ((500, "Internal Server Error"), (502, "Bad Gateway"), (503, "Service Unavailable"))
     ),
     Case("http-503-once", "network", "one HTTP 503 (HTML), then the server recovers", 0,
@@ -148,8 +150,10 @@ NETWORK: tuple[Case, ...] = (
          stdout="reply", saved="complete", requests=lambda t: 2),
     Case("reset-before-first-byte-always", "network", "TCP reset before the first byte, every attempt", 6,
          "after the retries (within the deadline), `error: <provider>: the connection to <host> was closed "
-         "unexpectedly (…)`; nothing on stdout", STORED["error"],
-         arrange=lambda t: _every_attempt(t, lambda: Fault.reset(path=t.chat_path)), says=("closed unexpectedly",),
+         "unexpectedly (…)` + a hint to try again later or let another provider answer (`--fallback`); "
+         "nothing on stdout", STORED["error"],
+         arrange=lambda t: _every_attempt(t, lambda: Fault.reset(path=t.chat_path)),
+         says=("closed unexpectedly", "hint:", "--fallback"),
          requests=lambda t: (2, t.max_retries + 1)),
     Case("reset-after-5-chunks", "network", "TCP reset after 5 chunks of the reply", 7,
          "those 5 chunks, once (never replayed); `error: <provider>: the reply was cut off after 5 chunks: "
@@ -162,22 +166,31 @@ NETWORK: tuple[Case, ...] = (
          arrange=lambda t: (t.server.inject(Fault.stall(6, after=0, path=t.chat_path)), {"timeout": 1.0})[1],
          stdout="reply", saved="complete", requests=lambda t: 2),
     Case("stall-mid-stream", "network", "the server goes silent after 5 chunks (read timeout 1 s)", 7,
-         "the 5 chunks; `error: … the reply was cut off after 5 chunks: no data from <host> within 1 s`",
-         STORED["partial"],
+         "the 5 chunks; `error: … the reply was cut off after 5 chunks: no data from <host> within 1 s` + "
+         "`hint: the partial reply was kept; …` with how to allow more time "
+         "(`llmcli config set providers.<provider>.timeout 2`)", STORED["partial"],
          arrange=lambda t: (t.server.inject(Fault.stall(6, after=t.after_content(PARTIAL), path=t.chat_path)),
                             {"timeout": 1.0})[1],
-         stdout="partial", saved="partial", says=("cut off after 5 chunks", "within 1 s"), requests=lambda t: 1),
+         stdout="partial", saved="partial",
+         says=("cut off after 5 chunks", "within 1 s", "hint: the partial reply was kept",
+               "`llmcli config set providers.", ".timeout 2`"), requests=lambda t: 1),
     Case("trickle-from-start", "network", "one byte a second from the start (each read within the 2.5 s read timeout)", 6,
-         "`error: <provider>: no complete answer from <host> within 3 s` when the deadline fires; nothing on "
-         "stdout", STORED["error"],
+         "`error: <provider>: no complete answer from <host> within 3 s` when the deadline fires + a hint "
+         "naming the setting (`llmcli config set providers.<provider>.deadline 6`); nothing on stdout",
+         STORED["error"],
          arrange=lambda t: (t.server.inject(Fault.trickle(1.0, after=0, max_seconds=20, path=t.chat_path)),
                             {"deadline": 3.0})[1],
-         says=("no complete answer", "within 3 s"), requests=lambda t: 1),
+         says=("no complete answer", "within 3 s", "hint:", "`llmcli config set providers.", ".deadline 6`"),
+         requests=lambda t: 1),
     Case("trickle-mid-stream", "network", "one byte a second after 5 chunks", 7,
-         "the 5 chunks; `error: … cut off after 5 chunks: no complete answer … within 3 s`", STORED["partial"],
+         "the 5 chunks; `error: … cut off after 5 chunks: no complete answer … within 3 s` + `hint: the "
+         "partial reply was kept; …` with how to allow more time (`… providers.<provider>.deadline 6`)",
+         STORED["partial"],
          arrange=lambda t: (t.server.inject(Fault.trickle(1.0, after=t.after_content(PARTIAL), max_seconds=20,
                                                           path=t.chat_path)), {"deadline": 3.0})[1],
-         stdout="partial", saved="partial", says=("cut off after 5 chunks", "within 3 s"), requests=lambda t: 1),
+         stdout="partial", saved="partial",
+         says=("cut off after 5 chunks", "within 3 s", "hint: the partial reply was kept", ".deadline 6`"),
+         requests=lambda t: 1),
     Case("json-200-instead-of-stream", "network", "HTTP 200 with a JSON body that is not a reply, where a stream was due", 6,
          "`error: …` that the answer is not a chat completion / not the stream that was due; never an "
          "empty success", STORED["error"],
@@ -189,14 +202,18 @@ NETWORK: tuple[Case, ...] = (
          arrange=lambda t: t.server.inject(Fault.html(200, "Corporate proxy login", path=t.chat_path)),
          says=("got an html page: corporate proxy login", "proxy"), requests=lambda t: 1),
     Case("malformed-before-output", "network", "a malformed SSE event / NDJSON line before any text", 6,
-         "`error: <provider>: malformed event from server: <its first 80 characters>`; nothing on stdout",
+         "`error: <provider>: malformed event from server: <its first 80 characters>` + a hint that the "
+         "server may not speak the protocol of the provider's kind (check base_url and kind); nothing on stdout",
          STORED["error"],
-         arrange=lambda t: t.server.inject(Fault.malformed(after=0, path=t.chat_path)), says=("malformed event",),
+         arrange=lambda t: t.server.inject(Fault.malformed(after=0, path=t.chat_path)),
+         says=("malformed event", "hint:", "base_url and kind"),
          requests=lambda t: 1),
     Case("malformed-mid-stream", "network", "a malformed SSE event / NDJSON line after 5 chunks", 7,
-         "the 5 chunks; `error: <provider>: malformed event from server: …`", STORED["partial"],
+         "the 5 chunks; `error: <provider>: malformed event from server: …` + `hint: the partial reply was "
+         "kept; …`", STORED["partial"],
          arrange=lambda t: t.server.inject(Fault.malformed(after=t.after_content(PARTIAL), path=t.chat_path)),
-         stdout="partial", saved="partial", says=("malformed event",), requests=lambda t: 1),
+         stdout="partial", saved="partial", says=("malformed event", "hint: the partial reply was kept"),
+         requests=lambda t: 1),
 )
 
 AUTH: tuple[Case, ...] = (
