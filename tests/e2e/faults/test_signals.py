@@ -22,12 +22,20 @@ LONG_REPLY = " ".join(f"word{i}" for i in range(120))
 LONG_FRAMES = {"openai": {}, "gigachat": {"deltas": 120}, "yandexgpt": {"chunks": 120}}
 
 
+def default_sighup() -> None:
+    """Run in the child before exec: SIGHUP back to its default. A test run started under `nohup`
+    (or by a CI runner that ignores SIGHUP) would otherwise hand the ignore down, and llmcli rightly
+    keeps an inherited ignore (see test_an_ignored_sighup_stays_ignored_as_under_nohup)."""
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def start_long_stream(target_of, kind: str):
     """A reply of 120 frames, 50 ms apart (≈ 6 s), and a running `llmcli ask` that has printed some."""
     target = target_of(kind, reply=LONG_REPLY, pace=0.05, **LONG_FRAMES[kind])
     target.write_config()
     proc = subprocess.Popen([target.exe, "ask", "tell a long story"], env=target.env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_sighup)
     first = b""
     while len(first) < 5:  # unbuffered: communicate() later reads the descriptor itself
         data = os.read(proc.stdout.fileno(), 5 - len(first))
@@ -164,7 +172,7 @@ def test_ask_on_a_terminal_that_is_closed_mid_reply_saves_it_and_exits_129(targe
     target = target_of("openai", reply=LONG_REPLY, pace=0.05)
     target.write_config()
     child = pexpect.spawn(target.exe, ["ask", "tell a long story"], env=target.env, encoding="utf-8",
-                          dimensions=(24, 80), timeout=20)
+                          dimensions=(24, 80), timeout=20, preexec_fn=default_sighup)
     child.expect("word5")
     child.ptyproc.fileobj.close()  # the terminal goes away: ssh dropped, tab closed
     child.ptyproc.wait()
