@@ -67,6 +67,16 @@ def memory_keyring(isolated) -> MemoryKeyring:
 
 
 @pytest.fixture
+def store(tmp_path: Path):
+    """A real history database in the test's temp dir (tests/storage has its own, on db_path)."""
+    from llmcli.storage import open_store
+
+    opened = open_store(f"sqlite:///{tmp_path / 'h.db'}")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
 def llmcli_home() -> Path:
     return Path(os.environ["LLMCLI_HOME"])
 

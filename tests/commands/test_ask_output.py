@@ -14,7 +14,6 @@ from llmcli.errors import TerminateRequested
 from llmcli.services.chat import Turn, TurnResult
 from llmcli.services.fallback import FallbackTurn
 from llmcli.services.recorder import Recorder
-from llmcli.storage import open_store
 from llmcli.types import ChatOptions, Chunk, Message, MessageRecord
 
 PIECES = ["one ", "two ", "three ", "four ", "five"]
@@ -49,13 +48,6 @@ class FailingWriter:
 
     def close(self) -> None:
         self.closed = True
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = open_store(f"sqlite:///{tmp_path / 'h.db'}")
-    yield s
-    s.close()
 
 
 def make_turn(store) -> Turn:

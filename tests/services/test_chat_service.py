@@ -9,7 +9,6 @@ import pytest
 from llmcli.errors import RateLimited, StreamBroken, TerminateRequested
 from llmcli.services.chat import Turn, TurnResult, context_messages
 from llmcli.services.recorder import Recorder
-from llmcli.storage import open_store
 from llmcli.types import ChatOptions, Chunk, Message, MessageRecord, Usage
 
 
@@ -33,13 +32,6 @@ class ScriptedProvider:
 
     def close(self) -> None:
         self.closed = True
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = open_store(f"sqlite:///{tmp_path / 'h.db'}")
-    yield s
-    s.close()
 
 
 def make_turn(provider, store, conversation_id="c1") -> Turn:
