@@ -47,12 +47,15 @@ class ProviderError(LlmcliError):
         status_code: int | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        in_band: bool = False,
     ) -> None:
         super().__init__(message, hint=hint)
         self.provider = provider
         self.status_code = status_code
         self.request_id = request_id
         self.retry_after = retry_after
+        # Reported inside a 200 answer's body or stream (not as the HTTP status): nothing retried it yet.
+        self.in_band = in_band
 
 
 class AuthError(ProviderError, CredentialsError):

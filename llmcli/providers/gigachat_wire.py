@@ -119,7 +119,7 @@ def _in_band_error(event: dict, provider: str, started: bool) -> ProviderError |
     if cls is StreamBroken and not started:
         cls = ProviderUnavailable
     return cls(f"{provider}: the server reported an error: {event['message']}", provider=provider,
-               status_code=status)
+               status_code=status, in_band=True)
 
 
 def chunks_from_events(events: Iterable[dict], request_id: str | None,

@@ -159,7 +159,7 @@ def error_for_status(response: httpx.Response, *, provider: str, message: str | 
         cls = ProviderUnavailable
     return cls(
         f"{provider}: HTTP {status} from {where(response.request.url)}: {detail}",
-        hint=_status_hint(status, provider, retries),
+        hint=status_hint(status, provider, retries),
         provider=provider,
         status_code=status,
         request_id=request_id_of(response),
@@ -179,7 +179,8 @@ def more_time_command(provider: str, setting: str, now: float | None) -> str:
     return f"`llmcli config set providers.{provider}.{setting} {value}`"
 
 
-def _status_hint(status: int, provider: str, retries: int | None = None) -> str | None:
+def status_hint(status: int, provider: str, retries: int | None = None) -> str | None:
+    """What the user can do about an HTTP(-like) status, whether it came as the status or in-band."""
     if status in (401, 403):
         return f"check the key for {provider}: `llmcli keys set {provider}` (or its environment variable)"
     if status == 404:

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, TypeVar
 import httpx
 
 from llmcli.errors import LlmcliError, ProviderError, ProviderUnavailable, StreamBroken
-from llmcli.providers.http_errors import is_retryable_transport_error, more_time_for, transport_error, where
+from llmcli.providers.http_errors import (
+    is_retryable_transport_error,
+    more_time_for,
+    status_hint,
+    transport_error,
+    where,
+)
 from llmcli.providers.streams import PROTOCOL_HINT
 
 if TYPE_CHECKING:
@@ -81,6 +87,10 @@ def guarded_stream(start: Callable[[], Iterator[T]], *, provider: str, policy: R
                    deadline: Deadline) -> Iterator[T]:
     """Run `start()`; re-run it after a retryable transport failure *before its first chunk*.
 
+    An error the server reports in-band (inside a 200 stream, e.g. OpenRouter's "Provider returned
+    error" with code 502) before the first chunk is retried like that status would have been: nothing
+    retried it yet (`send` sees only the HTTP status), and nothing was shown.
+
     After the first chunk every failure (transport error, timeout, deadline, bad payload, in-band
     error) is raised as StreamBroken and never retried. Before it, a StreamBroken from the parser
     becomes ProviderUnavailable (nothing was shown). The inner iterator is always closed.
@@ -119,6 +129,19 @@ def guarded_stream(start: Callable[[], Iterator[T]], *, provider: str, policy: R
                     if shown:  # read_lines raises the deadline's own error when it runs out mid-stream
                         more_time = deadline.more_time(provider) if deadline.expired() else None
                         raise _broken(error, provider, shown, more_time=more_time) from None
+                    if not error.in_band or error.status_code is None:
+                        raise
+                    delay = policy.backoff(retry)
+                    if error.status_code in policy.retry_statuses and retry < policy.max_retries \
+                            and deadline.allows(delay):
+                        log.debug("%s; retrying in %.2f s (%d/%d)", error.message, delay, retry + 1,
+                                  policy.max_retries)
+                        policy.sleep(delay)
+                        retry += 1
+                        deadline.retries += 1
+                        break  # start again
+                    if error.hint is None:
+                        error.hint = status_hint(error.status_code, provider, deadline.retries)
                     raise
                 shown += 1
                 yield chunk

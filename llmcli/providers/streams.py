@@ -94,7 +94,8 @@ def in_band_error(payload: dict[str, Any], *, provider: str) -> ProviderError | 
     cls = error_class_for_status(status)
     text = " ".join(str(message).split())[:300]
     suffix = f" (code {status})" if status else ""
-    return cls(f"{provider}: the server reported an error: {text}{suffix}", provider=provider, status_code=status)
+    return cls(f"{provider}: the server reported an error: {text}{suffix}", provider=provider, status_code=status,
+               in_band=True)
 
 
 def _parse(data: str, provider: str) -> dict[str, Any]:

@@ -352,6 +352,41 @@ def test_typed_error_after_output_becomes_stream_broken(clock):
     assert caught.value.status_code == 429 and "slow" in caught.value.message
 
 
+def in_band(cls, status: int, text: str = "Provider returned error"):
+    return cls(f"acme: the server reported an error: {text} (code {status})", status_code=status, in_band=True)
+
+
+def test_in_band_5xx_before_output_is_retried_like_the_status(clock):
+    """OpenRouter & co. answer 200 and put a 502 in the stream: nothing had retried it yet."""
+    script = Script(([], in_band(ProviderUnavailable, 502)), (["a", "b"], None))
+    assert run_guarded(script, clock) == ["a", "b"]
+    assert script.calls == 2 and script.closed == 2 and clock.sleeps == [0.5]
+
+
+def test_in_band_5xx_every_time_ends_with_the_retry_count_in_the_hint(clock):
+    script = Script(*[([], in_band(ProviderUnavailable, 503))] * 4)
+    with pytest.raises(ProviderUnavailable) as caught:
+        run_guarded(script, clock)
+    assert script.calls == 4 and len(clock.sleeps) == 3
+    assert caught.value.exit_code == 6 and "retried 3 times" in caught.value.hint
+
+
+def test_in_band_4xx_before_output_is_not_retried(clock):
+    script = Script(([], in_band(RequestRejected, 402, "Insufficient credits")), (["never"], None))
+    with pytest.raises(RequestRejected):
+        run_guarded(script, clock)
+    assert script.calls == 1 and clock.sleeps == []
+
+
+def test_an_http_status_error_is_not_retried_again_by_the_stream_guard(clock):
+    """send() already retried the 503 it raises; guarded_stream must not multiply the attempts."""
+    error = ProviderUnavailable("acme: HTTP 503 from api.example.test: busy", status_code=503)
+    script = Script(([], error), (["never"], None))
+    with pytest.raises(ProviderUnavailable):
+        run_guarded(script, clock)
+    assert script.calls == 1 and clock.sleeps == []
+
+
 def test_bad_payload_before_output_is_provider_unavailable_not_retried(clock):
     script = Script(([], StreamBroken("acme: malformed event from server: {x")))
     with pytest.raises(ProviderUnavailable) as caught:

@@ -144,6 +144,15 @@ def test_in_band_error_mid_stream_is_stream_broken_after_the_text():
 
 
 @respx.mock
+def test_in_band_502_before_any_text_is_retried_and_the_reply_arrives_once():
+    failing = sse_body({"error": {"message": "Provider returned error", "code": 502}}, done=False)
+    route = respx.post(f"{BASE}/chat/completions").mock(side_effect=[sse_response(failing), sse_response()])
+    chunks = collect(provider())
+    assert "".join(c.text for c in chunks) == "Привет"
+    assert route.call_count == 2
+
+
+@respx.mock
 def test_stream_that_ends_without_finish_reason_is_broken():
     respx.post(f"{BASE}/chat/completions").mock(return_value=sse_response(sse_body(delta("Hal"), done=False)))
     with pytest.raises(StreamBroken, match="ended before the reply was finished"):
