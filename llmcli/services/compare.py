@@ -6,8 +6,9 @@ Outcomes come back in the order the providers were named, each as soon as it and
 done. Afterwards the conversations are linked: the first provider's is the parent of the others.
 
 Threads are daemons: on Ctrl-C the workers are asked to stop (each saves its partial reply, marked
-interrupted, at its next chunk) and are given a moment to do so; one stuck in a silent network read
-is left behind rather than holding the terminal.
+interrupted, at its next chunk) and are given a moment to do so; for one stuck in a silent network
+read, the main thread saves what that turn has received so far (Turn.abandon) and leaves the thread
+behind rather than holding the terminal.
 """
 
 from __future__ import annotations
@@ -132,14 +133,21 @@ class Comparison:
                 while not worker.done.wait(0.1):  # short waits keep Ctrl-C responsive
                     pass
                 yield worker.outcome
-        except BaseException:
-            self.cancel()
+        except BaseException as exc:
+            self.cancel(exc)
             raise
 
-    def cancel(self) -> None:
+    def cancel(self, why: BaseException | None = None) -> None:
+        """Stop every worker; after a short grace, save the partial reply of any that did not stop."""
+        from llmcli.services.turn import interruption_reason
+
         self._cancel.set()
         for worker in self._workers:
             worker.done.wait(CANCEL_GRACE_SECONDS / max(len(self._workers), 1))
+        reason = interruption_reason(why if why is not None else KeyboardInterrupt())
+        for worker in self._workers:
+            if not worker.done.is_set() and worker.turn is not None:
+                worker.turn.abandon(reason)
 
     def link_conversations(self) -> str | None:
         """Make the first saved conversation the parent of the others. A warning on failure, else None."""

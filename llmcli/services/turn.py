@@ -8,6 +8,7 @@ builds turns; this module never prints.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -92,12 +93,16 @@ class Turn:
         self._user_record = user_record
         self._system_record = system_record
         self._reply: MessageRecord | None = None  # set when the stream has ended
+        self._parts: list[str] = []  # the text so far, also for abandon() from another thread
+        self._started = time.monotonic()
+        self._ended = False  # the reply was saved (or is being saved): by chunks() or by abandon()
+        self._end_lock = threading.Lock()
 
     def chunks(self) -> Iterator[Chunk]:
         # The storage import waits until the request is out (~20 ms here) or the first chunk is in.
         self._recorder.run_in_background(self._save_prompt, head_start=REQUEST_HEAD_START)
-        started = time.monotonic()
-        parts: list[str] = []
+        self._started = time.monotonic()
+        parts = self._parts
         final_text: str | None = None
         error: str | None = None
         try:
@@ -110,14 +115,8 @@ class Turn:
                     final_text = chunk.final_text
                 yield chunk
             self.result.complete = True
-        except TerminateRequested as exc:
-            error = f"Terminated: {exc.signal_name}"
-            raise
-        except KeyboardInterrupt:
-            error = "Interrupted: Ctrl-C"
-            raise
-        except GeneratorExit:
-            error = "Interrupted: output closed"
+        except (KeyboardInterrupt, GeneratorExit) as exc:  # also TerminateRequested (SIGTERM/SIGHUP)
+            error = interruption_reason(exc)
             raise
         except LlmcliError as exc:
             error = f"{type(exc).__name__}: {exc.message}"
@@ -126,15 +125,31 @@ class Turn:
             error = f"UnexpectedError: {type(exc).__name__}"
             raise
         finally:
-            self.result.latency_ms = int((time.monotonic() - started) * 1000)
-            self.result.text = final_text if final_text is not None else "".join(parts)
-            if not self.result.complete:
-                interrupted = error is not None and error.startswith(("Interrupted", "Terminated"))
-                self.result.finish_reason = FINISH_INTERRUPTED if interrupted else FINISH_ERROR
             self._close_provider()
-            self._reply = self._reply_record(error)
-            self.result.saved = self._recorder.finish(self._save_reply)
-            self.result.warnings.extend(self._recorder.warnings)
+            with self._end_lock:
+                abandoned, self._ended = self._ended, True
+            if not abandoned:
+                self._end(final_text if final_text is not None else "".join(parts), error)
+
+    def abandon(self, reason: str) -> None:
+        """Save what has arrived so far, marked interrupted, from another thread: for a turn whose own
+        thread cannot be reached (stuck in a silent network read when `ask -p a,b` is interrupted, and
+        about to be dropped at exit). Does nothing once the turn has ended by itself."""
+        with self._end_lock:
+            if self._ended:
+                return
+            self._ended = True
+        self._end("".join(self._parts), reason)
+
+    def _end(self, text: str, error: str | None) -> None:
+        self.result.latency_ms = int((time.monotonic() - self._started) * 1000)
+        self.result.text = text
+        if not self.result.complete:
+            interrupted = error is not None and error.startswith(("Interrupted", "Terminated"))
+            self.result.finish_reason = FINISH_INTERRUPTED if interrupted else FINISH_ERROR
+        self._reply = self._reply_record(error)
+        self.result.saved = self._recorder.finish(self._save_reply)
+        self.result.warnings.extend(self._recorder.warnings)
 
     def _absorb(self, chunk: Chunk) -> None:
         if chunk.finish_reason:
@@ -179,6 +194,15 @@ class Turn:
         has ended), so a caller that keeps the conversation in memory (the REPL) holds what was saved."""
         found = [r for r in (self._system_record, self._user_record, self._reply) if r is not None]
         return found
+
+
+def interruption_reason(exc: BaseException) -> str:
+    """How an interrupted reply is marked in history: "Terminated: SIGTERM", "Interrupted: Ctrl-C", …"""
+    if isinstance(exc, TerminateRequested):
+        return f"Terminated: {exc.signal_name}"
+    if isinstance(exc, GeneratorExit):
+        return "Interrupted: output closed"
+    return "Interrupted: Ctrl-C"
 
 
 def close_quietly(provider: Provider) -> None:

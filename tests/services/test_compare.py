@@ -171,6 +171,46 @@ def test_cancel_stops_the_workers_and_keeps_partial_replies(settings, monkeypatc
     assert reply.complete is False and reply.finish_reason == "interrupted"
 
 
+def test_cancel_saves_the_partial_reply_of_a_worker_stuck_in_a_silent_read(settings, monkeypatch) -> None:
+    """A provider that went silent mid-reply cannot see the cancel; its partial reply is saved anyway."""
+    monkeypatch.setattr("llmcli.services.compare.CANCEL_GRACE_SECONDS", 0.2)
+    in_flight = threading.Barrier(3, timeout=10)
+    never = threading.Event()
+
+    class GoesSilent:
+        def list_models(self):
+            return []
+
+        def stream_chat(self, model, messages, options):
+            yield Chunk("first words ")
+            in_flight.wait()
+            never.wait()  # a network read that never returns
+            yield Chunk("never shown")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(provider_registry, "open_provider", lambda spec: GoesSilent())
+    comparison = Comparison(ChatService(settings), [TurnRequest("q", provider="alpha"),
+                                                    TurnRequest("q", provider="beta")]).start()
+    in_flight.wait()
+    try:
+        comparison.cancel(KeyboardInterrupt())
+        results = [w.turn.result for w in comparison._workers]
+        assert all(r.saved and r.text == "first words " and r.finish_reason == "interrupted" for r in results)
+        with open_store() as store:
+            for r in results:
+                reply = store.messages(r.conversation_id)[-1]
+                assert (reply.role, reply.text, reply.complete, reply.error) == (
+                    "assistant", "first words ", False, "Interrupted: Ctrl-C")
+    finally:
+        never.set()  # let the stuck threads end: their own save is skipped, the reply was saved once
+        for worker in comparison._workers:
+            worker.done.wait(5)
+    with open_store() as store:
+        assert [m.role for m in store.messages(results[0].conversation_id)] == ["user", "assistant"]
+
+
 def test_targets_parse_models_and_refuse_repeats() -> None:
     assert parse_targets("a, b:m:free ,a:x") == [Target("a"), Target("b", "m:free"), Target("a", "x")]
     for bad in ("a,,b", "a:", ",", "a,a"):
