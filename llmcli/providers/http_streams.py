@@ -101,6 +101,19 @@ def guarded_stream(start: Callable[[], Iterator[T]], *, provider: str, policy: R
 
     shown = 0
     retry = 0
+
+    def waited_to_retry(retryable: bool, error: LlmcliError) -> bool:
+        """Sleep the policy's backoff and say True when one more attempt is allowed."""
+        nonlocal retry
+        delay = policy.backoff(retry)
+        if not (retryable and retry < policy.max_retries and deadline.allows(delay)):
+            return False
+        log.debug("%s; retrying in %.2f s (%d/%d)", error.message, delay, retry + 1, policy.max_retries)
+        policy.sleep(delay)
+        retry += 1
+        deadline.retries += 1
+        return True
+
     while True:
         chunks = attempt()
         try:
@@ -114,13 +127,7 @@ def guarded_stream(start: Callable[[], Iterator[T]], *, provider: str, policy: R
                     if shown:
                         more_time = more_time_for(exc, provider=provider, deadline=deadline)
                         raise _broken(error, provider, shown, more_time=more_time) from None
-                    delay = policy.backoff(retry)
-                    if is_retryable_transport_error(exc) and retry < policy.max_retries and deadline.allows(delay):
-                        log.debug("%s; retrying in %.2f s (%d/%d)", error.message, delay, retry + 1,
-                                  policy.max_retries)
-                        policy.sleep(delay)
-                        retry += 1
-                        deadline.retries += 1
+                    if waited_to_retry(is_retryable_transport_error(exc), error):
                         break  # start again
                     raise error from None
                 except StreamBroken as error:
@@ -131,14 +138,7 @@ def guarded_stream(start: Callable[[], Iterator[T]], *, provider: str, policy: R
                         raise _broken(error, provider, shown, more_time=more_time) from None
                     if not error.in_band or error.status_code is None:
                         raise
-                    delay = policy.backoff(retry)
-                    if error.status_code in policy.retry_statuses and retry < policy.max_retries \
-                            and deadline.allows(delay):
-                        log.debug("%s; retrying in %.2f s (%d/%d)", error.message, delay, retry + 1,
-                                  policy.max_retries)
-                        policy.sleep(delay)
-                        retry += 1
-                        deadline.retries += 1
+                    if waited_to_retry(error.status_code in policy.retry_statuses, error):
                         break  # start again
                     if error.hint is None:
                         error.hint = status_hint(error.status_code, provider, deadline.retries)
