@@ -77,6 +77,27 @@ def store(tmp_path: Path):
 
 
 @pytest.fixture
+def offline_providers(llmcli_home: Path, monkeypatch: pytest.MonkeyPatch):
+    """Write config.toml with OpenAI-compatible providers on a dead port (the test replaces
+    providers.open_provider), the first one the default, and keys in the environment for `keyed`
+    (all of them unless given). `extra` adds lines to a provider's table, `head` before the tables."""
+
+    def write(*names: str, keyed: tuple[str, ...] | None = None, head: str = "",
+              extra: dict[str, str] | None = None) -> Path:
+        extra = extra or {}
+        tables = "".join(f'[providers.{n}]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\n'
+                         f'model = "{n[0]}-1"\n{extra.get(n, "")}' for n in names)
+        llmcli_home.mkdir(parents=True, exist_ok=True)
+        path = llmcli_home / "config.toml"
+        path.write_text(f'default_provider = "{names[0]}"\n{head}{tables}', encoding="utf-8")
+        for name in names if keyed is None else keyed:
+            monkeypatch.setenv(f"LLMCLI_{name.upper()}_API_KEY", f"sk-{name}-0123456789")
+        return path
+
+    return write
+
+
+@pytest.fixture
 def llmcli_home() -> Path:
     return Path(os.environ["LLMCLI_HOME"])
 

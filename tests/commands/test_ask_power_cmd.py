@@ -37,15 +37,8 @@ class Scripted:
 
 
 @pytest.fixture
-def world(llmcli_home, monkeypatch):
-    llmcli_home.mkdir(parents=True, exist_ok=True)
-    (llmcli_home / "config.toml").write_text(
-        'default_provider = "alpha"\n'
-        + "".join(f'[providers.{n}]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "{n[0]}-1"\n'
-                  for n in ("alpha", "beta")),
-        encoding="utf-8")
-    for name in ("ALPHA", "BETA"):
-        monkeypatch.setenv(f"LLMCLI_{name}_API_KEY", f"sk-{name.lower()}-0123456789")
+def world(offline_providers, monkeypatch):
+    offline_providers("alpha", "beta")
     state = {"log": [], "down": set()}
     monkeypatch.setattr(provider_registry, "open_provider",
                         lambda spec: Scripted(spec.name, state["log"], state["down"]))

@@ -40,17 +40,10 @@ class Scripted:
 
 
 @pytest.fixture
-def settings(llmcli_home, monkeypatch):
+def settings(offline_providers):
     from llmcli.config import load_settings
 
-    llmcli_home.mkdir(parents=True, exist_ok=True)
-    (llmcli_home / "config.toml").write_text(
-        'default_provider = "alpha"\n'
-        + "".join(f'[providers.{n}]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "{n[0]}-1"\n'
-                  for n in ("alpha", "beta", "gamma", "nokey")),
-        encoding="utf-8")
-    for name in ("ALPHA", "BETA", "GAMMA"):
-        monkeypatch.setenv(f"LLMCLI_{name}_API_KEY", f"sk-{name.lower()}-0123456789")
+    offline_providers("alpha", "beta", "gamma", "nokey", keyed=("alpha", "beta", "gamma"))
     return load_settings()
 
 

@@ -42,19 +42,10 @@ def sent(monkeypatch) -> list:
 
 
 @pytest.fixture
-def settings(llmcli_home, monkeypatch):
+def settings(offline_providers):
     from llmcli.config import load_settings
 
-    llmcli_home.mkdir(parents=True, exist_ok=True)
-    (llmcli_home / "config.toml").write_text(
-        'default_provider = "alpha"\n'
-        '[defaults]\nsystem = "be brief"\n'
-        '[providers.alpha]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "a-1"\n'
-        '[providers.beta]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "b-1"\n'
-        '[providers.nokey]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "n-1"\n',
-        encoding="utf-8")
-    monkeypatch.setenv("LLMCLI_ALPHA_API_KEY", "sk-alpha-0123456789")
-    monkeypatch.setenv("LLMCLI_BETA_API_KEY", "sk-beta-0123456789")
+    offline_providers("alpha", "beta", "nokey", keyed=("alpha", "beta"), head='[defaults]\nsystem = "be brief"\n')
     return load_settings()
 
 
