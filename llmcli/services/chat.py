@@ -17,8 +17,8 @@ from llmcli.errors import LlmcliError
 from llmcli.services import providers as provider_registry
 from llmcli.services.context import FittedContext, context_window, fit_context, reply_reserve
 from llmcli.services.models import check_model
-from llmcli.services.recorder import Recorder
-from llmcli.services.turn import REQUEST_HEAD_START, Turn, TurnResult, close_quietly, new_id, now_iso
+from llmcli.services.recorder import Recorder, open_store_now
+from llmcli.services.turn import Turn, TurnResult, close_quietly, new_id, now_iso
 from llmcli.types import ChatOptions, Message, MessageRecord
 
 if TYPE_CHECKING:
@@ -26,10 +26,9 @@ if TYPE_CHECKING:
     from llmcli.providers.base import Provider, ProviderSpec
     from llmcli.storage import Store
 
-# Turn, TurnResult, new_id, now_iso and REQUEST_HEAD_START live in services/turn.py; callers import
-# them from here too.
-__all__ = ["REQUEST_HEAD_START", "ChatService", "Turn", "TurnRequest", "TurnResult", "context_messages",
-           "new_id", "now_iso"]
+# Turn, TurnResult, new_id and now_iso live in services/turn.py; callers import them from here too.
+__all__ = ["ChatService", "Turn", "TurnRequest", "TurnResult", "context_messages", "new_id", "now_iso",
+           "saved_conversation"]
 
 
 @dataclass
@@ -111,12 +110,10 @@ class ChatService:
             history = list(request.history)
             conversation_id = request.conversation or conversation_id
         elif request.continue_last or request.conversation:
-            store = store or _open_history(request)
-            found = (store.resolve_conversation(request.conversation) if request.conversation
-                     else store.last_conversation_id())
+            store = store or open_store_now()
+            found = saved_conversation(store, request.conversation)
             if found:
-                conversation_id = found
-                history = store.messages(found)
+                conversation_id, history = found
 
         defaults = settings.defaults
         system = request.system if request.system is not None else (None if history else defaults.system)
@@ -168,10 +165,10 @@ def _fit_context(messages: list[Message], name: str, config: ProviderConfig, mod
     return fitted
 
 
-def _open_history(request: TurnRequest) -> Store:
-    from llmcli.services.recorder import open_store_now
-
-    return open_store_now()
+def saved_conversation(store: Store, id_or_prefix: str | None) -> tuple[str, list[MessageRecord]] | None:
+    """The conversation `id_or_prefix` names (the most recent one if None) and its messages."""
+    found = store.resolve_conversation(id_or_prefix) if id_or_prefix else store.last_conversation_id()
+    return (found, store.messages(found)) if found else None
 
 
 def _first(*values: Any) -> Any:

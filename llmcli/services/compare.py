@@ -84,7 +84,7 @@ class _Worker:
                 chunks.close()  # after a cancel: saved now, marked interrupted
             self.outcome.result = self.turn.result
         except LlmcliError as exc:
-            self.outcome.result, self.outcome.error = self.turn.result if self.turn else None, exc
+            self.outcome.result, self.outcome.error = self.turn.result, exc
         except Exception as exc:  # noqa: BLE001 - one provider's bug must not hide the others' answers
             self.outcome.error = LlmcliError(f"unexpected error: {type(exc).__name__}: {exc}",
                                              hint="this is a bug in llmcli; run with --debug and report it")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from llmcli.errors import CredentialsError, LlmcliError, ProviderUnavailable, RateLimited
 from llmcli.services import providers as provider_registry
-from llmcli.services.chat import new_id
+from llmcli.services.chat import new_id, saved_conversation
 from llmcli.services.targets import Target, request_for
 from llmcli.services.turn import stop_with
 
@@ -131,7 +131,7 @@ def fallback_chain(request: TurnRequest, fallbacks: Sequence[Target], *, setting
     seen = {(primary, request.model)}
     for target in fallbacks:
         provider_registry.find_provider_config(settings, target.provider)  # unknown: UsageError
-        following = request_for(replace(request, model=None), target, role)
+        following = request_for(request, target, role)  # the target's model, not -m
         if (target.provider, following.model) in seen or (target.provider == primary and following.model is None):
             continue
         seen.add((target.provider, following.model))
@@ -153,10 +153,7 @@ def start_with_fallback(service: ChatService, chain: list[TurnRequest], *,
         from llmcli.services.recorder import open_store_now
 
         store = open_store_now()
-        found = (store.resolve_conversation(first.conversation) if first.conversation
-                 else store.last_conversation_id())
-        conversation = found or new_id()
-        history = store.messages(found) if found else []
+        conversation, history = saved_conversation(store, first.conversation) or (new_id(), [])
     else:
         conversation, history = new_id(), []
     shared = [replace(r, conversation=conversation, history=history, continue_last=False) for r in chain]

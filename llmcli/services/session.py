@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from llmcli.errors import LlmcliError, UsageError
 from llmcli.services import providers as provider_registry
-from llmcli.services.chat import ChatService, Turn, TurnRequest, context_messages, new_id
+from llmcli.services.chat import ChatService, Turn, TurnRequest, context_messages, new_id, saved_conversation
 from llmcli.services.context import context_window, estimate_tokens, reply_reserve
 from llmcli.services.models import check_model
 from llmcli.services.warm_up import StoreOpener, import_adapter_in_background
@@ -72,11 +72,10 @@ class ChatSession:
         store = self.store()
         if store is None:
             raise UsageError("cannot continue a conversation: the history database is not available")
-        found = store.resolve_conversation(id_or_prefix) if id_or_prefix else store.last_conversation_id()
+        found = saved_conversation(store, id_or_prefix)
         if not found:
             return False
-        self.conversation_id = found
-        self.history = store.messages(found)
+        self.conversation_id, self.history = found
         return True
 
     def new_conversation(self) -> None:
@@ -242,15 +241,6 @@ class ChatSession:
             return self._store.get()
         except LlmcliError:
             return None
-
-    def store_error(self) -> str | None:
-        if self._store is None or not self._store.ready():
-            return None
-        try:
-            self._store.get()
-        except LlmcliError as exc:
-            return exc.message
-        return None
 
     def _ready_store(self) -> Store | None:
         if self._store is None or not self._store.ready():

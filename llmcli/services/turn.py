@@ -192,8 +192,7 @@ class Turn:
     def records(self) -> list[MessageRecord]:
         """This turn as history records (system prompt if set, question, and the reply once the stream
         has ended), so a caller that keeps the conversation in memory (the REPL) holds what was saved."""
-        found = [r for r in (self._system_record, self._user_record, self._reply) if r is not None]
-        return found
+        return [r for r in (self._system_record, self._user_record, self._reply) if r is not None]
 
 
 def interruption_reason(exc: BaseException) -> str:
