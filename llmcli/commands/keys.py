@@ -72,13 +72,12 @@ def keys_list(json_output: bool = typer.Option(False, "--json", help="Print a JS
     """Show where each provider's key comes from (env, keyring, file or none) — never the key."""
     from llmcli.config import load_settings
     from llmcli.services import credentials
-    from llmcli.services.providers import find_provider_config, known_provider_names
+    from llmcli.services.providers import all_provider_configs
 
-    settings = load_settings()
+    configs = all_provider_configs(load_settings())  # built-in, config.toml and `providers add`
     rows = []
     problems: set[str] = set()
-    for name in known_provider_names(settings):  # built-in, config.toml and `providers add`
-        config = find_provider_config(settings, name)
+    for name, config in sorted(configs.items()):
         kind = config.kind or ""
         if not config.needs_key:
             rows.append({"name": name, "kind": kind, "credentials": "not needed", "detail": ""})

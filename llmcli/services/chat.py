@@ -102,7 +102,7 @@ class ChatService:
         config = provider_registry.find_provider_config(settings, name)
         model = provider_registry.resolve_model(settings, name, config, request.model)
         check_model(name, model, config.base_url)  # against the cached model list: no network
-        spec = provider_registry.provider_spec(settings, name)
+        spec = provider_registry.provider_spec(settings, name, config)
 
         history: list[MessageRecord] = []
         conversation_id = new_id()

@@ -74,12 +74,14 @@ def resolve_model(settings: Settings, provider_name: str, config: ProviderConfig
     return settings.aliases.get(model, model)
 
 
-def provider_spec(settings: Settings, name: str) -> ProviderSpec:
-    """Everything the adapter needs, with credentials resolved (CredentialsError if missing)."""
+def provider_spec(settings: Settings, name: str, config: ProviderConfig | None = None) -> ProviderSpec:
+    """Everything the adapter needs, with credentials resolved (CredentialsError if missing).
+    Pass `config` when it was just looked up: for a provider added with `providers add` every lookup
+    opens the history database."""
     from llmcli.logs import register_secret
     from llmcli.services import credentials
 
-    config = find_provider_config(settings, name)
+    config = config or find_provider_config(settings, name)
     resolved = credentials.resolve_secrets(name, config.kind)
     # A Yandex service-account key file is a credential that lives in a file, not in a secret store.
     key_file = (config.model_extra or {}).get("service_account_key_file")
@@ -268,17 +270,25 @@ class ProviderEntry:
                 "credentials": self.credentials, "origin": self.origin}
 
 
+def all_provider_configs(settings: Settings, stored: dict | None = None) -> dict[str, ProviderConfig]:
+    """Built-in, config.toml and `providers add` providers by name, reading the database once."""
+    from llmcli.config import provider_config, provider_names
+
+    stored = stored_providers() if stored is None else stored
+    configs = {name: provider_config(settings, name) for name in provider_names(settings)}
+    configs.update({n: stored_provider_config(r) for n, r in stored.items() if n not in configs})
+    return configs
+
+
 def describe_providers(settings: Settings) -> list[ProviderEntry]:
     """Every configured provider with where its credentials come from (never the value)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from llmcli.config import provider_config, provider_names
     from llmcli.services import credentials
 
     stored = stored_providers()
     _reindex(stored)
-    configs = {name: provider_config(settings, name) for name in provider_names(settings)}
-    configs.update({n: stored_provider_config(r) for n, r in stored.items() if n not in configs})
+    configs = all_provider_configs(settings, stored)
 
     def entry(name: str) -> ProviderEntry:
         config = configs[name]

@@ -165,7 +165,7 @@ class ChatSession:
         CredentialsError if it has no key."""
         config = provider_registry.find_provider_config(self.settings, name)
         model = provider_registry.resolve_model(self.settings, name, config, None)
-        provider_registry.provider_spec(self.settings, name)  # no key: say so now, not at the next turn
+        provider_registry.provider_spec(self.settings, name, config)  # no key: say so now, not at the next turn
         self.provider, self.model = name, model
         return self._context_notes()
 
