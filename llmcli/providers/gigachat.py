@@ -18,7 +18,6 @@ import httpx
 
 from llmcli.errors import AuthError, ProviderError, ProviderUnavailable
 from llmcli.providers.base import ProviderSpec
-from llmcli.providers.concurrency_cap import ConcurrencyCapPolicy
 from llmcli.providers.gigachat_auth import GigaChatAuth
 from llmcli.providers.gigachat_wire import (
     MODEL_TYPES,
@@ -45,7 +44,7 @@ log = logging.getLogger("llmcli")
 DEFAULT_MODEL = "GigaChat-2"
 # GigaChat's 429 is a per-key cap on concurrent requests (protocols.md §1.9): wait it out like
 # YandexGPT's, [1, 2), [2, 4), [4, 8) s, unless the server sends Retry-After.
-GIGACHAT_RETRY_POLICY = ConcurrencyCapPolicy()
+GIGACHAT_RETRY_POLICY = RetryPolicy(cap_base_delay=2.0, cap_max_delay=16.0)
 
 
 class GigaChatProvider:

@@ -137,6 +137,12 @@ class RetryPolicy:
     max_delay: float = 8.0
     max_retry_after: float = 60.0
     retry_statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+    # For a provider whose 429 means "too many requests on this key right now" (GigaChat): such a cap
+    # frees up only as the key's other requests end, so a full-jitter retry (maybe ~0 s) meets it full
+    # again. With cap_base_delay set, a 429 without Retry-After waits [c/2, c) instead,
+    # c = min(cap_max_delay, cap_base_delay * 2**retry); other failures keep the backoff.
+    cap_base_delay: float | None = None
+    cap_max_delay: float = 16.0
     sleep: Callable[[float], None] = time.sleep
     rng: Callable[[], float] = random.random
 
@@ -145,11 +151,20 @@ class RetryPolicy:
         return self.rng() * min(self.max_delay, self.base_delay * (2 ** retry))
 
     def delay_for(self, retry: int, response: httpx.Response | None = None) -> float:
-        """How long to wait before retry number `retry` (0-based): the server's word, capped, or backoff."""
-        if response is not None:
-            asked = parse_retry_after(response.headers)
-            if asked is not None:
-                return min(asked, self.max_retry_after)
+        """How long to wait before retry number `retry` (0-based) after this response."""
+        if response is None:
+            return self.backoff(retry)
+        return self.delay_for_status(retry, response.status_code, response.headers)
+
+    def delay_for_status(self, retry: int, status: int | None, headers: httpx.Headers | None = None) -> float:
+        """The server's Retry-After (capped), else the cap wait for a 429 (if set), else backoff.
+        Also for a status reported in-band, inside a 200 stream (no headers)."""
+        asked = parse_retry_after(headers) if headers is not None else None
+        if asked is not None:
+            return min(asked, self.max_retry_after)
+        if status == 429 and self.cap_base_delay is not None:
+            ceiling = min(self.cap_max_delay, self.cap_base_delay * (2 ** retry))
+            return ceiling / 2 + self.rng() * ceiling / 2
         return self.backoff(retry)
 
 

@@ -102,10 +102,9 @@ def guarded_stream(start: Callable[[], Iterator[T]], *, provider: str, policy: R
     shown = 0
     retry = 0
 
-    def waited_to_retry(retryable: bool, error: LlmcliError) -> bool:
-        """Sleep the policy's backoff and say True when one more attempt is allowed."""
+    def waited_to_retry(retryable: bool, error: LlmcliError, delay: float) -> bool:
+        """Sleep `delay` and say True when one more attempt is allowed."""
         nonlocal retry
-        delay = policy.backoff(retry)
         if not (retryable and retry < policy.max_retries and deadline.allows(delay)):
             return False
         log.debug("%s; retrying in %.2f s (%d/%d)", error.message, delay, retry + 1, policy.max_retries)
@@ -127,7 +126,7 @@ def guarded_stream(start: Callable[[], Iterator[T]], *, provider: str, policy: R
                     if shown:
                         more_time = more_time_for(exc, provider=provider, deadline=deadline)
                         raise _broken(error, provider, shown, more_time=more_time) from None
-                    if waited_to_retry(is_retryable_transport_error(exc), error):
+                    if waited_to_retry(is_retryable_transport_error(exc), error, policy.backoff(retry)):
                         break  # start again
                     raise error from None
                 except StreamBroken as error:
@@ -138,7 +137,8 @@ def guarded_stream(start: Callable[[], Iterator[T]], *, provider: str, policy: R
                         raise _broken(error, provider, shown, more_time=more_time) from None
                     if not error.in_band or error.status_code is None:
                         raise
-                    if waited_to_retry(error.status_code in policy.retry_statuses, error):
+                    if waited_to_retry(error.status_code in policy.retry_statuses, error,
+                                       policy.delay_for_status(retry, error.status_code)):
                         break  # start again
                     if error.hint is None:
                         error.hint = status_hint(error.status_code, provider, deadline.retries)
