@@ -11,10 +11,13 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmcli.errors import LlmcliError, StorageError
 from llmcli.paths import Paths, get_paths
+
+if TYPE_CHECKING:
+    from llmcli.config import Settings
 
 OK, INFO, WARN, FAIL = "ok", "info", "warn", "fail"
 
@@ -33,11 +36,11 @@ class Check:
 
 def run_checks() -> list[Check]:
     paths = get_paths()
-    config = check_config(paths)
+    config, settings = check_config(paths)
     checks = [config, check_database(paths.database_url), *check_modes(paths)]
     checks.append(check_keyring())
-    if config.status != FAIL:
-        checks.extend(check_providers())
+    if settings is not None:
+        checks.extend(check_providers(settings))
     return checks
 
 
@@ -48,17 +51,18 @@ def first_failure(checks: list[Check]) -> Check | None:
 # --- configuration --------------------------------------------------------------------------------
 
 
-def check_config(paths: Paths) -> Check:
-    path = paths.config_file
-    if not path.exists():
-        return Check("config", OK, f"{path} does not exist; built-in defaults apply")
+def check_config(paths: Paths) -> tuple[Check, Settings | None]:
+    """The check, and the settings it loaded (None when they are broken) for the provider checks."""
     from llmcli.config import load_settings
 
     try:
-        load_settings()
+        settings = load_settings()
     except LlmcliError as exc:
-        return Check("config", FAIL, exc.message, exc.hint, error=exc)
-    return Check("config", OK, f"{path} is valid")
+        return Check("config", FAIL, exc.message, exc.hint, error=exc), None
+    path = paths.config_file
+    if not path.exists():
+        return Check("config", OK, f"{path} does not exist; built-in defaults apply"), settings
+    return Check("config", OK, f"{path} is valid"), settings
 
 
 # --- history database -----------------------------------------------------------------------------
@@ -150,14 +154,12 @@ def check_keyring() -> Check:
                  "--insecure-storage` (a 0600 file)")
 
 
-def check_providers() -> list[Check]:
+def check_providers(settings: Settings) -> list[Check]:
     """Where each configured provider's key comes from (never the key); no network."""
-    from llmcli.config import load_settings
     from llmcli.errors import UsageError
     from llmcli.services.credentials import resolve_secrets, suggested_env_variable
     from llmcli.services.providers import find_provider_config
 
-    settings = load_settings()
     default = settings.default_provider
     names = sorted(set(settings.providers) | ({default} if default else set()))
     checks = []
