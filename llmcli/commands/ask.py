@@ -63,7 +63,7 @@ def command(
     usage: bool = typer.Option(False, "-u", "--usage", help="Print token usage and latency to stderr."),
 ) -> None:
     from llmcli.config import load_settings
-    from llmcli.services.attachments import STDIN_PATH, load_attachments
+    from llmcli.services.attachments import prompt_inputs
     from llmcli.services.chat import ChatService, TurnRequest
     from llmcli.services.roles import apply_role, get_role, role_prompt
     from llmcli.services.targets import parse_targets
@@ -80,9 +80,7 @@ def command(
     settings = load_settings()
     chosen_role = get_role(settings, role) if role else None
     piped = read_stdin(settings.max_input_bytes)
-    files = file or []
-    attachments = load_attachments(files, limit=settings.max_input_bytes, stdin_text=piped)
-    inputs = [a.fenced() for a in attachments] + ([piped] if piped and STDIN_PATH not in files else [])
+    inputs = prompt_inputs(file or [], piped, limit=settings.max_input_bytes)
     text, system_prompt = role_prompt(chosen_role, " ".join(prompt) if prompt else None, inputs, system=system)
     request = TurnRequest(
         prompt=text, model=model, system=system_prompt, temperature=temperature,
@@ -167,8 +165,10 @@ def read_stdin(limit: int) -> str | None:
         return None
     raw = stream.buffer.read(limit + 1) if hasattr(stream, "buffer") else stream.read(limit + 1).encode()
     if len(raw) > limit:
+        from llmcli.services.attachments import size_text
+
         raise UsageError(
-            f"input is larger than {_size(limit)}",
+            f"input is larger than {size_text(limit)}",
             hint="split it, or raise the cap with `llmcli config set max_input_bytes N`",
         )
     try:
@@ -178,7 +178,3 @@ def read_stdin(limit: int) -> str | None:
             f"stdin is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
             hint="convert it first, e.g. `iconv -f cp1251 -t utf-8 file | llmcli ask …`",
         ) from None
-
-
-def _size(n: int) -> str:
-    return f"{n / 1048576:g} MiB" if n >= 1048576 else f"{n} bytes"

@@ -49,16 +49,14 @@ def command(
     from llmcli.commands.repl_loop import ChatRepl, stdin_text
     from llmcli.config import load_settings
     from llmcli.errors import UsageError
-    from llmcli.services.attachments import STDIN_PATH, load_attachments
+    from llmcli.services.attachments import prompt_inputs
     from llmcli.services.roles import chat_opening, get_role, role_defaults
     from llmcli.services.session import ChatSession
 
     settings = load_settings()
     chosen_role = get_role(settings, role) if role else None
     piped = stdin_text(settings.max_input_bytes)
-    files = file or []
-    attachments = load_attachments(files, limit=settings.max_input_bytes, stdin_text=piped)
-    inputs = [a.fenced() for a in attachments] + ([piped] if piped and STDIN_PATH not in files else [])
+    inputs = prompt_inputs(file or [], piped, limit=settings.max_input_bytes)
     seed, system = chat_opening(chosen_role, inputs, system=system)
     if chosen_role is not None:
         chosen = role_defaults(chosen_role, provider=provider, model=model, temperature=temperature,

@@ -277,7 +277,5 @@ def stdin_text(limit: int) -> str | None:
     """Piped stdin as the first message (None when stdin is a terminal or empty)."""
     from llmcli.commands.ask import read_stdin
 
-    if sys.stdin is None or sys.stdin.closed:
-        return None
     text = read_stdin(limit)
     return text if text and text.strip() else None

@@ -60,6 +60,13 @@ def load_attachments(paths: Sequence[str], *, limit: int, stdin_text: str | None
     return attachments
 
 
+def prompt_inputs(paths: Sequence[str], piped: str | None, *, limit: int) -> list[str]:
+    """What goes after the prompt (ask) or into the first message (chat): the attached files as fenced
+    blocks, then piped stdin — unless `-f -` already attached it."""
+    inputs = [a.fenced() for a in load_attachments(paths, limit=limit, stdin_text=piped)]
+    return inputs + ([piped] if piped and STDIN_PATH not in paths else [])
+
+
 def _stdin_attachment(stdin_text: str | None, paths: Sequence[str]) -> Attachment:
     if list(paths).count(STDIN_PATH) > 1:
         raise UsageError("-f - is given more than once: stdin can be read only once")
@@ -84,7 +91,7 @@ def _read_file(path: str, remaining: int, limit: int) -> tuple[Attachment, int]:
     if len(raw) > remaining:
         which = "it is" if remaining == limit else "with the other input it would be"
         raise UsageError(
-            f"cannot attach {path}: {which} larger than the {_size(limit)} input cap",
+            f"cannot attach {path}: {which} larger than the {size_text(limit)} input cap",
             hint="attach a smaller part (e.g. `head -c 100000 FILE | llmcli ask -f -`), "
                  "or raise the cap with `llmcli config set max_input_bytes N`",
         )
@@ -110,5 +117,6 @@ def _language(file: Path) -> str | None:
     return LANGUAGES_BY_NAME.get(file.name) or LANGUAGES.get(file.suffix.lower())
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
+    """A byte count as users read it in messages: "2 MiB", "1000 bytes"."""
     return f"{n / 1048576:g} MiB" if n >= 1048576 else f"{n} bytes"
