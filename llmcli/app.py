@@ -38,18 +38,13 @@ _ROOT_FLAGS_DEFAULT_NONE = ("help", "install_completion", "show_completion")
 _app: Any = None
 
 
-def debug_enabled() -> bool:
-    return os.environ.get("LLMCLI_DEBUG", "").lower() not in ("", "0", "false", "no")
-
-
 def _report(exc: BaseException) -> int:
     """Turn an exception into one `error:` line (+ `hint:`) and an exit code."""
     from llmcli import console
     from llmcli.errors import LlmcliError, TerminateRequested
 
     if isinstance(exc, LlmcliError):
-        if debug_enabled():
-            _print_traceback()
+        console.traceback_if_debug()
         console.error(exc.message, exc.hint)
         return exc.exit_code
     if isinstance(exc, TerminateRequested):
@@ -61,19 +56,8 @@ def _report(exc: BaseException) -> int:
     if isinstance(exc, BrokenPipeError):
         _silence_stdout()
         return EXIT_SIGPIPE
-    if debug_enabled():
-        _print_traceback()
-    console.error(
-        f"unexpected error: {type(exc).__name__}: {exc}",
-        "this is a bug in llmcli; run with --debug for the traceback and report it",
-    )
+    console.bug(exc)
     return 1
-
-
-def _print_traceback() -> None:
-    import traceback
-
-    traceback.print_exc(file=sys.stderr)  # never with locals: they may hold keys
 
 
 def _silence_stdout() -> None:

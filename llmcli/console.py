@@ -114,6 +114,30 @@ def error(message: str, hint: str | None = None) -> None:
         _err("hint: ", hint)
 
 
+def debug_enabled() -> bool:
+    """--debug (which sets LLMCLI_DEBUG) or LLMCLI_DEBUG itself: anything but 0/false/no is on."""
+    return os.environ.get("LLMCLI_DEBUG", "").lower() not in ("", "0", "false", "no")
+
+
+def traceback_if_debug() -> None:
+    """With --debug, the traceback of the exception being handled goes to stderr."""
+    if debug_enabled():
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)  # never with locals: they may hold keys
+
+
+BUG_HINT = "this is a bug in llmcli; run with --debug for the traceback and report it"
+
+
+def bug(exc: BaseException) -> str:
+    """Report an exception llmcli did not expect (traceback with --debug); returns the error line."""
+    traceback_if_debug()
+    message = f"unexpected error: {type(exc).__name__}: {exc}"
+    error(message, BUG_HINT)
+    return message
+
+
 def warn(message: str) -> None:
     _err("warning: ", message)
 

@@ -8,7 +8,6 @@ kept, marked interrupted) and returns to the prompt; SIGTERM saves the same way 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -110,14 +109,7 @@ class ChatRepl:
             console.error(exc.message, exc.hint)
             return exc
         except Exception as exc:  # noqa: BLE001 - a bug must not end the session (history is saved)
-            if os.environ.get("LLMCLI_DEBUG", "").lower() not in ("", "0", "false", "no"):
-                import traceback
-
-                traceback.print_exc(file=sys.stderr)
-            error = LlmcliError(f"unexpected error: {type(exc).__name__}: {exc}", hint="this is a bug in "
-                                "llmcli; run with --debug for the traceback and report it")
-            console.error(error.message, error.hint)
-            return error
+            return LlmcliError(console.bug(exc), hint=console.BUG_HINT)
         finally:
             if turn is not None:
                 self.session.finish_turn(turn)
