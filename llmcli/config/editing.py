@@ -11,6 +11,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from llmcli import config
@@ -47,28 +48,35 @@ def write_private_file(path: Path, text: str) -> None:
         raise
 
 
-def set_value(key: str, value: str) -> Path:
-    """config_set(): validate the whole resulting document, then write it; returns the config path."""
+def edit_document(change: Callable[[Any], None], *, changed: list[str],
+                  check: Callable[[config.Settings], None] | None = None) -> Path:
+    """Apply `change` to config.toml as a tomlkit document (comments kept), validate the whole result
+    (ConfigError naming `changed`), run `check` on it, then write it; returns the config path."""
     import tomlkit
 
-    parts = parse_key(key)
-    check_settable(parts)
     path = get_paths().config_file
     target = Path(os.path.realpath(path))  # write through a dotfiles symlink, not over it
     config.read_config_file(target)  # a broken file: ConfigError with its position, nothing written
-    text = target.read_text(encoding="utf-8") if target.exists() else ""
+    document = tomlkit.parse(target.read_text(encoding="utf-8") if target.exists() else "")
+    change(document)
+    settings = config.validate_file_data(document.unwrap(), path, changed=changed)
+    if check is not None:
+        check(settings)
+    write_private_file(target, tomlkit.dumps(document))
+    return path
+
+
+def set_value(key: str, value: str) -> Path:
+    """config_set(): validate the whole resulting document, then write it; returns the config path."""
+    parts = parse_key(key)
+    check_settable(parts)
     first_error: ConfigError | None = None
     for candidate in value_candidates(value):
-        document = tomlkit.parse(text)
-        _assign(document, parts, candidate)
         try:
-            settings = config.validate_file_data(document.unwrap(), path, changed=parts)
-        except ConfigError as exc:
+            return edit_document(lambda document: _assign(document, parts, candidate), changed=parts,
+                                 check=lambda settings: _check_provider_names(settings, parts, candidate))
+        except ConfigError as exc:  # this reading of the value does not fit: try the next one
             first_error = first_error or exc
-            continue
-        _check_provider_names(settings, parts, candidate)
-        write_private_file(target, tomlkit.dumps(document))
-        return path
     assert first_error is not None
     raise first_error
 

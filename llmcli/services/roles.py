@@ -12,7 +12,6 @@ words left, the filled-in template itself is sent as the user message, without a
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -234,19 +233,13 @@ def _role_table(values: dict[str, Any]) -> Any:
 def _edit_roles(change: Any, *, changed: list[str]) -> Path:
     import tomlkit
 
-    from llmcli import config
-    from llmcli.config.editing import write_private_file
-    from llmcli.paths import get_paths
+    from llmcli.config.editing import edit_document
 
-    path = get_paths().config_file
-    target = Path(os.path.realpath(path))  # write through a dotfiles symlink, not over it
-    config.read_config_file(target)  # a broken file: ConfigError with its position, nothing written
-    document = tomlkit.parse(target.read_text(encoding="utf-8") if target.exists() else "")
-    if "roles" not in document:
-        document["roles"] = tomlkit.table(is_super_table=True)
-    change(document["roles"])
-    if not document["roles"]:
-        del document["roles"]
-    config.validate_file_data(document.unwrap(), path, changed=changed)
-    write_private_file(target, tomlkit.dumps(document))
-    return path
+    def on_roles(document: Any) -> None:
+        if "roles" not in document:
+            document["roles"] = tomlkit.table(is_super_table=True)
+        change(document["roles"])
+        if not document["roles"]:
+            del document["roles"]
+
+    return edit_document(on_roles, changed=changed)
