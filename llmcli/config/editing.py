@@ -167,16 +167,16 @@ def _assign(document: Any, parts: list[str], value: Any) -> None:
 
 def _check_provider_names(settings: config.Settings, parts: list[str], value: Any) -> None:
     if parts == ["default_provider"] or parts[0] == "roles" and parts[-1] == "provider":
-        _require_provider(settings, str(value))
+        names = [str(value)]
     elif parts == ["fallback"]:
-        for name in settings.fallback:
-            _require_provider(settings, name)
-
-
-def _require_provider(settings: config.Settings, name: str) -> None:
-    from llmcli.completion import provider_kinds
+        names = list(settings.fallback)
+    else:
+        return
+    from llmcli.completion import read_index
 
     # Providers added with `llmcli providers add` live in the database, which config may not open;
-    # completion's index mirrors their names.
-    if name not in provider_kinds():
-        config.require_provider(settings, name)
+    # completion's index mirrors their names. The rest must be built-in or in the new settings.
+    stored = read_index().get("stored_providers") or {}
+    for name in names:
+        if name not in stored:
+            config.require_provider(settings, name)
