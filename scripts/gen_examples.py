@@ -77,12 +77,6 @@ class Demo:
         finally:
             session.close()
 
-    def has_command(self, name: str) -> bool:
-        import subprocess
-
-        return subprocess.run(["llmcli", name, "--help"], env=self.env, capture_output=True,
-                              timeout=60, check=False).returncode == 0
-
     def json(self, command: str) -> object:
         import subprocess
 
@@ -163,7 +157,7 @@ def examples(demo: Demo, local: bool) -> list[tuple[str, list[Example]]]:
                     note="no Ollama runs on this machine"),
             *([Example("The same question to two providers at once",
                        'llmcli ask -p local,my-vllm "Столица России?"')] if local else []),
-            *([Example("Check the set-up", "llmcli doctor")] if demo.has_command("doctor") else []),
+            Example("Check the set-up", "llmcli doctor"),
         ]),
         ("Chat", [
             Example("An interactive session: typed `Привет!`, `/usage`, then Ctrl-D", "llmcli chat",
@@ -215,10 +209,8 @@ def render(demo: Demo, local: bool, log: Callable[[str], None]) -> str:
                 raise SystemExit(f"`{command}` exited with {status}, expected {example.exit_code}:\n{screen}")
             body = demo.shown(screen).rstrip("\n")
             shown_command = demo.shown(command)
-            if example.typed:
-                body = f"$ {shown_command}\n{body}"  # the screen already shows what was typed
-            else:
-                body = f"$ {shown_command}\n{body}" if body else f"$ {shown_command}"
+            # (a chat's screen already shows what was typed)
+            body = f"$ {shown_command}\n{body}" if body else f"$ {shown_command}"
             if status:
                 body += f"\n$ echo $?\n{status}"
             title = f"{example.title} ({example.note})" if example.note else example.title
