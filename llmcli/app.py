@@ -62,11 +62,9 @@ def _report(exc: BaseException) -> int:
 
 def _silence_stdout() -> None:
     """After a closed pipe, point stdout at /dev/null so the final flush cannot raise again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+    from llmcli import console
+
+    console.to_devnull([sys.stdout])
 
 
 def _setup_logging(debug: bool) -> None:

@@ -83,13 +83,14 @@ def terminated_by(signum: int) -> TerminateRequested:
     from llmcli.errors import TerminateRequested
 
     if signum == getattr(signal, "SIGHUP", None):
-        _detach_from_terminal()
+        to_devnull((sys.stdout, sys.stderr), terminals_only=True)
     return TerminateRequested(signum)
 
 
-def _detach_from_terminal() -> None:
-    """Point stdout and stderr at /dev/null where they are a terminal (a character device: a tty
-    that hung up no longer passes isatty()); pipes and files keep their output."""
+def to_devnull(streams: Sequence[Any], *, terminals_only: bool = False) -> None:
+    """Point these streams' descriptors at /dev/null, so later writes and the final flush cannot fail:
+    after a closed pipe (stdout), or a hung-up terminal (then only streams that are a terminal — a
+    character device, since a tty that hung up no longer passes isatty(); pipes and files keep theirs)."""
     import stat
 
     try:
@@ -97,10 +98,10 @@ def _detach_from_terminal() -> None:
     except OSError:
         return
     try:
-        for stream in (sys.stdout, sys.stderr):
+        for stream in streams:
             try:
                 fd = stream.fileno()
-                if stat.S_ISCHR(os.fstat(fd).st_mode):
+                if not terminals_only or stat.S_ISCHR(os.fstat(fd).st_mode):
                     os.dup2(devnull, fd)
             except (AttributeError, OSError, ValueError):
                 pass
