@@ -5,6 +5,13 @@ Stdlib only: every layer may import this module. Messages must never contain a s
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+TYPE_CHECKING = False  # `typing` is not imported on the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import Any
+
 
 class LlmcliError(Exception):
     """An error the user should see as one `error:` line (plus an optional `hint:`)."""
@@ -134,3 +141,22 @@ def terminating_signals() -> tuple[int, ...]:
 
     hangup = getattr(signal, "SIGHUP", None)
     return (signal.SIGTERM,) if hangup is None else (signal.SIGTERM, hangup)
+
+
+@contextmanager
+def handled_signals(handler: Any, signals: Iterable[int]) -> Iterator[None]:
+    """Install `handler` (a function, or signal.SIG_IGN) for `signals` while the block runs, then put
+    back what was there. Outside the main thread, where Python cannot handle signals, it does nothing."""
+    import signal
+
+    previous: dict[int, Any] = {}
+    try:
+        for sig in signals:
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield
+    finally:
+        for sig, handler_before in previous.items():
+            signal.signal(sig, handler_before)

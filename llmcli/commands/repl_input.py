@@ -9,11 +9,10 @@ the two, except that a one-line `/command` is always sent by Enter.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, TextIO
+from typing import Callable, Iterable, Iterator, TextIO
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -27,7 +26,7 @@ from prompt_toolkit.output import create_output
 
 from llmcli import console
 from llmcli.commands import repl_commands
-from llmcli.errors import TerminateRequested, terminating_signals
+from llmcli.errors import TerminateRequested, handled_signals, terminating_signals
 from llmcli.paths import ensure_private_dir
 
 
@@ -188,7 +187,7 @@ class PromptReader:
 
     def read(self, message: FormattedText) -> str:
         self.interrupted_empty_line = False
-        with _sigterm_exits_prompt(self.session):
+        with handled_signals(_PromptTerminator(self.session).on_signal, terminating_signals()):
             try:
                 return self.session.prompt(message)
             except TerminateRequested:
@@ -198,16 +197,15 @@ class PromptReader:
                 raise
 
 
-class _sigterm_exits_prompt:
+class _PromptTerminator:
     """SIGTERM (or SIGHUP: the terminal was closed) at the prompt ends it cleanly (terminal
     restored) and becomes TerminateRequested, which the error boundary turns into exit 143 (129) —
     as it does during a reply."""
 
     def __init__(self, session: PromptSession[str]) -> None:
         self.session = session
-        self.previous: dict[int, Any] = {}
 
-    def _on_sigterm(self, signum: int, frame: object) -> None:
+    def on_signal(self, signum: int, frame: object) -> None:
         error = console.terminated_by(signum)
         app = self.session.app
         loop = getattr(app, "loop", None)
@@ -216,18 +214,6 @@ class _sigterm_exits_prompt:
             loop.call_soon_threadsafe(lambda: app.exit(exception=error))
         else:
             raise error
-
-    def __enter__(self) -> None:
-        try:
-            for sig in terminating_signals():
-                self.previous[sig] = signal.signal(sig, self._on_sigterm)
-        except ValueError:  # not the main thread
-            pass
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-        self.previous = {}
 
 
 def prompt_message(provider: str, model: str, multiline: bool) -> FormattedText:

@@ -9,11 +9,11 @@ loop (Ctrl-C: back to the prompt) or the error boundary (SIGTERM: exit 143, SIGH
 from __future__ import annotations
 
 import signal
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Iterator
 
 from llmcli import console
-from llmcli.errors import TerminateRequested, terminating_signals
+from llmcli.errors import TerminateRequested, handled_signals, terminating_signals
 from llmcli.services.turn import stop_with
 
 if TYPE_CHECKING:
@@ -56,19 +56,8 @@ class InterruptGate:
         if self._pending is None or isinstance(error, TerminateRequested):
             self._pending = error
 
-    @contextmanager
-    def installed(self) -> Iterator[None]:
-        try:
-            previous = {sig: signal.signal(sig, self._on_signal)
-                        for sig in (signal.SIGINT, *terminating_signals())}
-        except ValueError:  # not the main thread: signals cannot reach us here anyway
-            yield
-            return
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+    def installed(self) -> AbstractContextManager[None]:
+        return handled_signals(self._on_signal, (signal.SIGINT, *terminating_signals()))
 
     @contextmanager
     def drawing(self) -> Iterator[None]:

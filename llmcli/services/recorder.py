@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import signal
 import threading
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Callable
 
-from llmcli.errors import LlmcliError, terminating_signals
+from llmcli.errors import LlmcliError, handled_signals, terminating_signals
 
 if TYPE_CHECKING:
     from llmcli.storage import Store
@@ -29,21 +29,10 @@ def open_store_now(url: str | None = None) -> Store:
     return open_store(url)
 
 
-@contextmanager
-def signals_deferred() -> Iterator[None]:
+def signals_deferred() -> AbstractContextManager[None]:
     """Ignore Ctrl-C / SIGTERM / SIGHUP while a save runs, so a second Ctrl-C (or the SIGHUP of a
     terminal closed just then) cannot lose the partial reply."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, *terminating_signals())}
-    for sig in previous:
-        signal.signal(sig, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return handled_signals(signal.SIG_IGN, (signal.SIGINT, *terminating_signals()))
 
 
 class Recorder:
