@@ -80,7 +80,9 @@ class _DeferredTrustContext(ssl.SSLContext):
 
 @lru_cache(maxsize=8)
 def _ssl_context(ca_bundle: str | None, _mtime: float) -> ssl.SSLContext:
-    # What ssl.create_default_context() builds, with certifi's roots loaded on first use.
+    # PROTOCOL_TLS_CLIENT: hostname checks and CERT_REQUIRED, as ssl.create_default_context(); certifi's
+    # roots loaded on first use. Python 3.13's default context also sets VERIFY_X509_STRICT: not here
+    # (not yet tried against the vendors' chains, e.g. the Russian Trusted Root CA for GigaChat).
     context = _DeferredTrustContext(ssl.PROTOCOL_TLS_CLIENT)
     if os.environ.get("SSLKEYLOGFILE"):
         context.keylog_filename = os.environ["SSLKEYLOGFILE"]
