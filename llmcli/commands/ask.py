@@ -120,15 +120,9 @@ def _one_model(from_target: str | None, from_flag: str | None) -> str | None:
 def _start(service: ChatService, settings: Settings, request: TurnRequest, role: Role | None, *,
            fallback: str | None, use_config: bool) -> Turn | FallbackTurn:
     """A plain turn, or one that moves on to the fallback providers when the first fails early."""
-    from llmcli.services.fallback import fallback_chain, start_with_fallback
-    from llmcli.services.targets import parse_targets
+    from llmcli.services.fallback import fallback_chain, fallback_targets, start_with_fallback
 
-    if fallback is not None:
-        fallbacks = parse_targets(fallback, option="--fallback")
-    elif use_config and settings.fallback:
-        fallbacks = parse_targets(",".join(settings.fallback), option="fallback")
-    else:
-        fallbacks = []
+    fallbacks = fallback_targets(settings, fallback, use_config=use_config)
     chain = fallback_chain(request, fallbacks, settings=settings, role=role) if fallbacks else [request]
     if len(chain) == 1:
         return service.start_turn(request)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from llmcli.errors import CredentialsError, LlmcliError, ProviderUnavailable, RateLimited
 from llmcli.services import providers as provider_registry
 from llmcli.services.chat import new_id, saved_conversation
-from llmcli.services.targets import Target, request_for
+from llmcli.services.targets import Target, parse_targets, request_for
 from llmcli.services.turn import stop_with
 
 if TYPE_CHECKING:
@@ -137,6 +137,16 @@ def fallback_chain(request: TurnRequest, fallbacks: Sequence[Target], *, setting
         seen.add((target.provider, following.model))
         chain.append(following)
     return chain
+
+
+def fallback_targets(settings: Settings, flag: str | None, *, use_config: bool) -> list[Target]:
+    """The providers to fall back to: --fallback's list, else config's `fallback` (unless
+    --no-fallback turned it off), parsed and checked the same way."""
+    if flag is not None:
+        return parse_targets(flag, option="--fallback")
+    if use_config and settings.fallback:
+        return parse_targets(",".join(settings.fallback), option="fallback")
+    return []
 
 
 def start_with_fallback(service: ChatService, chain: list[TurnRequest], *,
