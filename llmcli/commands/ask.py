@@ -99,10 +99,7 @@ def command(
     turn = _start(service, settings, request, chosen_role, fallback=fallback, use_config=not no_fallback)
     if json_output:
         ask_output.consume(turn.chunks())
-        obj = turn.result.to_json()
-        if extract is not None:
-            obj["code"] = ask_output.code_field(obj["text"], last=extract == "last")
-        console.print_json(obj)
+        console.print_json(ask_output.with_code(turn.result.to_json(), extract))
     elif extract is not None:
         ask_output.consume(turn.chunks())  # stream nothing until the block is known
         ask_output.render_code(turn.result.text, last=extract == "last")

@@ -67,6 +67,13 @@ def render_code(text: str, *, last: bool) -> None:
     console.write(block.code + "\n")
 
 
+def with_code(obj: dict[str, Any], extract: str | None) -> dict[str, Any]:
+    """A --json object, plus the reply's first/last code block as "code" when -x/--xl asked for it."""
+    if extract is not None:
+        obj["code"] = code_field(obj["text"], last=extract == "last")
+    return obj
+
+
 def code_field(text: str, *, last: bool) -> str | None:
     from llmcli.services.extract import pick_block
 
@@ -110,10 +117,7 @@ def render_comparison(outcomes: Iterable[Any], *, as_json: bool, show_usage: boo
     for outcome in outcomes:
         shown.append(outcome)
         if as_json:
-            line = outcome.to_json()
-            if extract is not None:
-                line["code"] = code_field(line["text"], last=extract == "last")
-            _json_line(line)  # one compact line per provider, on a TTY too
+            _json_line(with_code(outcome.to_json(), extract))  # one compact line per provider, on a TTY too
         else:
             _show_section(outcome, extract)
         _report_outcome(outcome, show_usage=show_usage)
