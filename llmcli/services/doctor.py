@@ -70,45 +70,25 @@ def check_config(paths: Paths) -> tuple[Check, Settings | None]:
 
 def check_database(url: str) -> Check:
     """Open without migrating or creating anything; SQLite's integrity check where there is one."""
-    from sqlalchemy.engine import make_url
-
-    from llmcli.storage.database import Database, sqlite_file
+    from llmcli.storage.health import inspect_database
 
     try:
-        path = sqlite_file(make_url(url))
-    except Exception:  # noqa: BLE001 - Database() below reports a bad URL properly
-        path = None
-    if path is not None and not path.exists():
-        return Check("database", OK, f"{path} not created yet (made on first use)")
-    try:
-        db = Database(url)
+        health = inspect_database(url)
     except LlmcliError as exc:
         return Check("database", FAIL, exc.message, exc.hint, error=exc)
-    try:
-        return _inspect(db)
-    except LlmcliError as exc:
-        return Check("database", FAIL, exc.message, exc.hint, error=exc)
-    finally:
-        db.dispose()
-
-
-def _inspect(db: Any) -> Check:
-    from llmcli.storage.migrations import LATEST, applied_versions
-    from llmcli.storage.store import Store
-
-    with db.read() as conn:
-        versions = applied_versions(conn)
-    schema = f"schema {max(versions, default=0)} of {LATEST}"
-    if max(versions, default=0) < LATEST:
+    if not health.exists:
+        return Check("database", OK, f"{health.location} not created yet (made on first use)")
+    schema = f"schema {health.version} of {health.latest}"
+    if health.version < health.latest:
         schema += " (the rest is applied on next use)"
-    problems = Store(db).check()
+    problems = health.problems
     if problems:
         shown = "; ".join(problems[:3]) + (f"; … {len(problems) - 3} more" if len(problems) > 3 else "")
-        error = StorageError(f"{db.location}: the integrity check found {len(problems)} problem(s): {shown}",
+        error = StorageError(f"{health.location}: the integrity check found {len(problems)} problem(s): {shown}",
                              hint="copy the file aside, then try `sqlite3 FILE .recover` or start afresh")
         return Check("database", FAIL, error.message, error.hint, error=error)
-    checked = "integrity ok" if db.dialect == "sqlite" else f"no integrity check on {db.dialect}"
-    return Check("database", OK, f"{db.location}: {checked}, {schema}")
+    checked = "integrity ok" if health.dialect == "sqlite" else f"no integrity check on {health.dialect}"
+    return Check("database", OK, f"{health.location}: {checked}, {schema}")
 
 
 # --- file modes ----------------------------------------------------------------------------------
