@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmcli import defaults as builtin
-from llmcli.config.models import GenerationDefaults, RoleConfig, Settings
+from llmcli.config.models import ENV_SHORTCUTS, GenerationDefaults, RoleConfig, Settings
 from llmcli.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -98,8 +98,7 @@ def _lookup(data: dict, loc: list[str]) -> bool:
 
 
 def _env_name_for(loc: list[str]) -> str | None:
-    shortcuts = {"default_provider": "LLMCLI_PROVIDER", "default_model": "LLMCLI_MODEL"}
-    candidates = [shortcuts.get(loc[0], ""), "LLMCLI_" + "__".join(loc).upper(), "LLMCLI_" + loc[0].upper()]
+    candidates = [ENV_SHORTCUTS.get(loc[0], ""), "LLMCLI_" + "__".join(loc).upper(), "LLMCLI_" + loc[0].upper()]
     upper_env = {name.upper() for name in os.environ}
     return next((name for name in candidates if name and name in upper_env), None)
 

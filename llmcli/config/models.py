@@ -130,10 +130,14 @@ def reads_settings_env() -> bool:
     return False
 
 
+# Settings fields with a short environment name of their own (DESIGN.md §7), besides LLMCLI_<FIELD>.
+ENV_SHORTCUTS = {"default_provider": "LLMCLI_PROVIDER", "default_model": "LLMCLI_MODEL"}
+
+
 def env_shortcuts() -> dict[str, Any]:
     """LLMCLI_PROVIDER, LLMCLI_MODEL and LLMCLI_NO_LOG: the short names of DESIGN.md §7."""
     values: dict[str, Any] = {}
-    for env, field in (("LLMCLI_PROVIDER", "default_provider"), ("LLMCLI_MODEL", "default_model")):
+    for field, env in ENV_SHORTCUTS.items():
         if os.environ.get(env):
             values[field] = os.environ[env]
     if _truthy(os.environ.get("LLMCLI_NO_LOG")):
