@@ -6,10 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
-from typer.testing import CliRunner
 
-from llmcli.app import build_app
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -17,16 +14,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 SENTINEL = "sk-SENTINEL-0123456789abcdef"
-
-
-@pytest.fixture
-def run():
-    app = build_app()
-
-    def invoke(*args: str):
-        return CliRunner().invoke(app, list(args))
-
-    return invoke
 
 
 def test_path_honours_llmcli_home_and_llmcli_config(run, llmcli_home: Path, tmp_path: Path, monkeypatch) -> None:

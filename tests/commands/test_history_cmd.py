@@ -6,9 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from typer.testing import CliRunner
 
-from llmcli.app import build_app
 from llmcli.commands import history as history_command
 from llmcli.storage import open_store
 from llmcli.types import MessageRecord
@@ -27,12 +25,6 @@ def seed(cid: str, question: str, reply: str, *, days_ago: float = 0, provider: 
             finish_reason="error" if error else "stop", complete=error is None, error=error,
             prompt_tokens=None if error else 10, completion_tokens=None if error else 5,
             latency_ms=latency))
-
-
-@pytest.fixture
-def run():
-    app = build_app()
-    return lambda *args, input=None: CliRunner().invoke(app, list(args), input=input)
 
 
 @pytest.fixture

@@ -12,22 +12,10 @@ from pathlib import Path
 import keyring
 import pytest
 from keyring.backends import fail
-from typer.testing import CliRunner
 
-from llmcli.app import build_app
 from llmcli.commands import keys as keys_command
 
 SENTINEL = "sk-SENTINEL-0123456789abcdef"
-
-
-@pytest.fixture
-def run():
-    app = build_app()
-
-    def invoke(*args: str, input: str | None = None):
-        return CliRunner().invoke(app, list(args), input=input)
-
-    return invoke
 
 
 @pytest.fixture

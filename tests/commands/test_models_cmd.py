@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from llmcli.app import build_app
 from tests.fakes.openai_server import openai_server
 
 KEY = "sk-models-SENTINEL-51f0"
@@ -35,12 +33,6 @@ def configured(llmcli_home, server, monkeypatch):
     write_config(llmcli_home, server.url + "/v1")
     monkeypatch.setenv("LLMCLI_FAKE_API_KEY", KEY)
     return server
-
-
-@pytest.fixture
-def run():
-    app = build_app()
-    return lambda *args: CliRunner().invoke(app, list(args))
 
 
 def model_requests(server) -> int:

@@ -6,24 +6,12 @@ import json
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
-from llmcli.app import build_app
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-
-@pytest.fixture
-def run():
-    app = build_app()
-
-    def invoke(*args: str, input: str | None = None):
-        return CliRunner().invoke(app, list(args), input=input)
-
-    return invoke
 
 
 def roles_in_config(home) -> dict:
