@@ -31,8 +31,8 @@ AREAS = {
 NOTES = {
     "storage": "The history database does not depend on the provider: these rows run with the "
                "OpenAI-compatible fake. The busy timeout is 30 s (`LLMCLI_DB_BUSY_TIMEOUT_MS`; the suite "
-               "uses 1 s); a write that waited out the busy timeout is not retried (one that SQLite "
-               "refused at once is tried up to 3 times), so the warning comes after one timeout.",
+               "uses 1 s); a blocked write is tried 3 times before the warning, which says how long "
+               "it waited in all.",
     "input": "The OpenAI-compatible-only rows fail before any provider code runs.",
 }
 KIND_NAMES = {"openai": "OpenAI-compatible", "gigachat": "GigaChat", "yandexgpt": "YandexGPT"}

@@ -6,7 +6,6 @@ import os
 import shutil
 import sqlite3
 import stat
-import time
 import uuid
 from pathlib import Path
 
@@ -132,22 +131,24 @@ def hold_write_lock(path: Path) -> sqlite3.Connection:
 
 
 def test_locked_past_the_busy_timeout(store: Store, db_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 50)
     pauses = []
     store._db._sleep = pauses.append
+    ticks = iter([100.0, 190.0])  # the clock at the first BEGIN and after the last one
+    store._db._clock = lambda: next(ticks)
     holder = hold_write_lock(db_path)
-    started = time.monotonic()
     try:
         with pytest.raises(StorageError) as caught:
             store.save_message(message("c"))
     finally:
         holder.rollback()
         holder.close()
-    waited = time.monotonic() - started
     assert_storage_error(caught, db_path, "locked", "try again")
     assert store.messages("c") == []
-    # One busy timeout, as the error says — not one per attempt (it used to be 3 × 30 s for ask).
-    assert pauses == [] and waited >= 0.2
+    # Three attempts (SQLite's busy handler is not fair under many writers); the error says how long
+    # they waited in all, not one busy timeout.
+    assert len(pauses) == 2
+    assert "stayed locked by another process for 90 s" in caught.value.message
 
 
 def test_a_lock_released_between_attempts_is_retried_once(store: Store, db_path: Path, monkeypatch) -> None:
@@ -160,7 +161,6 @@ def test_a_lock_released_between_attempts_is_retried_once(store: Store, db_path:
         holder.rollback()
 
     store._db._sleep = release
-    store._db._clock = lambda: 0.0  # as if SQLite had answered "locked" at once (no busy wait)
     record = message("c")
     store.save_message(record)
     holder.close()
